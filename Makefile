@@ -1,0 +1,65 @@
+# quench: one binary, one library of everything but main, one Criterion test binary.
+#   make          builds ./quench
+#   make test     builds and runs the test suite
+#   make asan     the same tests under -fsanitize=address,undefined (build-asan/)
+#   make bench    performance measurements, printed as ratios
+# BUILD selects the object folder so several builds can coexist.
+
+CC      ?= cc
+BUILD   ?= build
+OPT     ?= -O2
+SANITIZE ?=
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra $(OPT) -g -fopenmp -pthread \
+           -I src -I /usr/include/x86_64-linux-gnu/openblas-pthread $(SANITIZE) -MMD -MP
+LDLIBS  += -lopenblas -llapacke -ljansson -lpcre2-8 -lm -lpthread
+LDFLAGS += -fopenmp $(SANITIZE)
+
+SRCS      := $(shell find src -name '*.c' ! -name main.c | sort)
+LIB_OBJS  := $(SRCS:%.c=$(BUILD)/%.o)
+MAIN_OBJ  := $(BUILD)/src/main.o
+TEST_SRCS := $(shell find tests -name '*.c' | sort)
+TEST_OBJS := $(TEST_SRCS:%.c=$(BUILD)/%.o)
+TEST_BIN  := $(BUILD)/test_quench
+BIN       := quench
+
+.PHONY: all test asan bench clean
+all: $(BIN)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libquench.a: $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+ifeq ($(BUILD),build)
+$(BIN): $(MAIN_OBJ) $(BUILD)/libquench.a
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+else
+$(BIN): $(BUILD)/quench
+endif
+
+$(BUILD)/quench: $(MAIN_OBJ) $(BUILD)/libquench.a
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(TEST_BIN): $(TEST_OBJS) $(BUILD)/libquench.a
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -lcriterion -o $@
+
+# Tests run from the repository root; QN_SHARED points at the shared data and
+# QN_BIN at the binary the CLI tests drive.
+QN_SHARED ?= $(abspath ../shared)
+test: $(TEST_BIN) $(BUILD)/quench
+	QN_SHARED=$(QN_SHARED) QN_BIN=$(abspath $(BUILD)/quench) $(TEST_BIN) --jobs 2 $(TEST_ARGS)
+
+asan:
+	$(MAKE) BUILD=build-asan OPT=-O1 SANITIZE="-fsanitize=address,undefined -fno-omit-frame-pointer" test \
+	  ASAN_OPTIONS=detect_leaks=1
+
+bench: $(BIN)
+	QN_SHARED=$(QN_SHARED) sh bench/run.sh
+
+clean:
+	rm -rf build build-asan $(BIN)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

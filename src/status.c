@@ -1,0 +1,47 @@
+/* status.c: error messages with context (see status.h). */
+#include "status.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+qn_status qn_err_set(qn_err *err, qn_status s, const char *fmt, ...)
+{
+    if (!err) return s;
+    err->status = s;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    va_end(ap);
+    return s;
+}
+
+qn_status qn_err_prefix(qn_err *err, const char *fmt, ...)
+{
+    if (!err) return QN_OK;
+    char head[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(head, sizeof head, fmt, ap);
+    va_end(ap);
+    char old[sizeof err->msg];
+    memcpy(old, err->msg, sizeof old);
+    snprintf(err->msg, sizeof err->msg, "%s%s", head, old);
+    return err->status;
+}
+
+const char *qn_status_name(qn_status s)
+{
+    switch (s) {
+    case QN_OK: return "ok";
+    case QN_ERR_IO: return "i/o error";
+    case QN_ERR_FORMAT: return "format error";
+    case QN_ERR_SHAPE: return "shape error";
+    case QN_ERR_UNSUPPORTED: return "unsupported";
+    case QN_ERR_NOMEM: return "out of memory";
+    case QN_ERR_DEVICE: return "device error";
+    case QN_ERR_CANCELLED: return "cancelled";
+    case QN_ERR_ARG: return "bad argument";
+    }
+    return "unknown";
+}
