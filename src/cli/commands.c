@@ -1,0 +1,30 @@
+/* commands.c: dispatch argv[1] to a subcommand; no arguments opens the workbench. */
+#include "cli/commands.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const qn_cli_command k_commands[] = {
+    { "help", "list the subcommands", NULL },
+};
+
+static void print_usage(FILE *fp)
+{
+    fprintf(fp, "usage: quench [SUBCOMMAND [ARGS...]]\n\nsubcommands:\n");
+    for (size_t i = 0; i < sizeof k_commands / sizeof k_commands[0]; i++)
+        fprintf(fp, "  %-14s %s\n", k_commands[i].name, k_commands[i].summary);
+}
+
+int qn_cli_main(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0) {
+        print_usage(stdout);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof k_commands / sizeof k_commands[0]; i++)
+        if (k_commands[i].run && strcmp(argv[1], k_commands[i].name) == 0)
+            return k_commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "quench: unknown subcommand '%s'\n", argv[1]);
+    print_usage(stderr);
+    return 2;
+}
