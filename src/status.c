@@ -24,9 +24,14 @@ qn_status qn_err_prefix(qn_err *err, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(head, sizeof head, fmt, ap);
     va_end(ap);
-    char old[sizeof err->msg];
-    memcpy(old, err->msg, sizeof old);
-    snprintf(err->msg, sizeof err->msg, "%s%s", head, old);
+    /* truncation of an over-long message is acceptable; keep the head whole */
+    size_t hl = strlen(head), cap = sizeof err->msg;
+    if (hl >= cap) hl = cap - 1;
+    size_t ol = strnlen(err->msg, cap - 1);
+    if (hl + ol >= cap) ol = cap - 1 - hl;
+    memmove(err->msg + hl, err->msg, ol);
+    memcpy(err->msg, head, hl);
+    err->msg[hl + ol] = 0;
     return err->status;
 }
 
