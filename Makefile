@@ -6,12 +6,16 @@
 # BUILD selects the object folder so several builds can coexist.
 
 CC      ?= cc
+# OpenBLAS built on OpenMP, so BLAS and our OpenMP loops share one thread pool
+# (the pthreads build and libgomp's spinning workers starve each other).
+OPENBLAS_INC ?= /usr/include/x86_64-linux-gnu/openblas-openmp
+OPENBLAS_LIB ?= /usr/lib/x86_64-linux-gnu/openblas-openmp
 BUILD   ?= build
 OPT     ?= -O2
 SANITIZE ?=
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra $(OPT) -g -fopenmp -pthread \
-           -I src -I /usr/include/x86_64-linux-gnu/openblas-pthread $(SANITIZE) -MMD -MP
-LDLIBS  += -lopenblas -llapacke -ljansson -lpcre2-8 -lm -lpthread
+           -I src -I $(OPENBLAS_INC) $(SANITIZE) -MMD -MP
+LDLIBS  += -L$(OPENBLAS_LIB) -Wl,--disable-new-dtags,-rpath,$(OPENBLAS_LIB) -lopenblas -llapacke -ljansson -lpcre2-8 -lm -lpthread
 LDFLAGS += -fopenmp $(SANITIZE)
 
 SRCS      := $(shell find src -name '*.c' ! -name main.c | sort)

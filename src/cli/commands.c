@@ -5,7 +5,12 @@
 #include <string.h>
 
 static const qn_cli_command k_commands[] = {
-    { "help", "list the subcommands", NULL },
+    { "inspect", "architecture, parameters, tensors and size of a model", qn_cmd_inspect },
+    { "tokenize", "token ids and pieces of a text", qn_cmd_tokenize },
+    { "ppl", "perplexity on a text (gptq or llama.cpp protocol)", qn_cmd_ppl },
+    { "generate", "generate text from a prompt, streamed", qn_cmd_generate },
+    { "import-llama2c", "convert a llama2.c checkpoint into a Hugging Face folder", qn_cmd_import_llama2c },
+    { "bench", "prompt and decode speed (tokens/s) against the memory bound", qn_cmd_bench },
 };
 
 static void print_usage(FILE *fp)

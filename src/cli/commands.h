@@ -11,4 +11,11 @@ typedef struct {
 
 int qn_cli_main(int argc, char **argv);
 
+int qn_cmd_inspect(int argc, char **argv);
+int qn_cmd_tokenize(int argc, char **argv);
+int qn_cmd_ppl(int argc, char **argv);
+int qn_cmd_generate(int argc, char **argv);
+int qn_cmd_import_llama2c(int argc, char **argv);
+int qn_cmd_bench(int argc, char **argv);
+
 #endif

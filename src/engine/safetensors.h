@@ -3,8 +3,9 @@
    data_offsets: [begin, end]}, "__metadata__": {str: str}}, then the data).
    The reader validates everything before handing out a pointer: header length
    bounds, JSON (jansson), known dtypes, offsets inside the file, no overlap,
-   shape product x dtype size = byte span, no integer overflow. The writer
-   writes to a temporary name and renames at the end. */
+   shape product x dtype size = byte span, no integer overflow. Gaps between
+   tensors are tolerated. The writer lays tensors out back to back in the order
+   given, writes to a temporary name and renames at the end. */
 #ifndef QN_SAFETENSORS_H
 #define QN_SAFETENSORS_H
 #include <stddef.h>
@@ -29,7 +30,7 @@ qn_status           qn_st_open(qn_st_file **out, const char *path, qn_err *err);
 void                qn_st_close(qn_st_file *f);              /* NULL is fine */
 const char         *qn_st_path(const qn_st_file *f);
 size_t              qn_st_count(const qn_st_file *f);
-const qn_st_tensor *qn_st_at(const qn_st_file *f, size_t i);  /* in file order */
+const qn_st_tensor *qn_st_at(const qn_st_file *f, size_t i);  /* by data offset; NULL past the end */
 const qn_st_tensor *qn_st_find(const qn_st_file *f, const char *name);
 const char         *qn_st_meta(const qn_st_file *f, const char *key); /* __metadata__ value or NULL */
 

@@ -45,6 +45,8 @@ typedef struct {
     int bos_id, eos_id, unk_id;    /* -1 when absent */
     bool add_bos, add_eos;         /* what encode does by default */
     bool add_dummy_prefix;         /* SPM: prepend "▁" (true for Llama 2 / Mistral) */
+    const char *split_regex;       /* byte-level pre-tokenizer pattern (PCRE2 syntax);
+                                      NULL = Llama 3's */
 } qn_tok_spec;
 
 qn_status qn_tok_create(qn_tokenizer **out, const qn_tok_spec *spec, qn_err *err);
@@ -71,6 +73,10 @@ float       qn_tok_score(const qn_tokenizer *t, int id);
 int         qn_tok_type_of(const qn_tokenizer *t, int id);
 int         qn_tok_find(const qn_tokenizer *t, const char *piece); /* exact piece -> id, -1 if absent */
 
+/* Hugging Face tokenizers split added tokens out of the text before anything
+   else (parse_special = true reproduces them, with add_bos for their
+   add_special_tokens); sentencepiece and llama2.c never do (parse_special = false).
+   Non-special added tokens (type USER_DEFINED) are split out either way. */
 typedef struct {
     bool add_bos;        /* prepend BOS (if the tokenizer has one) */
     bool add_eos;

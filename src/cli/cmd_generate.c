@@ -1,0 +1,77 @@
+/* cmd_generate.c: `quench generate MODEL --prompt TEXT [-n N] [--temp T]
+   [--top-p P] [--seed S] [--threads T] [--tokenizer PATH]`: streams the prompt
+   and its continuation to stdout; speed on stderr. */
+#include "cli/commands.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli/args.h"
+#include "cli/session.h"
+#include "engine/generate.h"
+
+static const char k_usage[] =
+    "quench generate MODEL --prompt TEXT [-n N] [--temp T] [--top-p P] [--seed S] [--threads T] "
+    "[--tokenizer PATH] [--quiet]";
+
+int qn_cmd_generate(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        { "prompt", required_argument, 0, 'p' }, { "temp", required_argument, 0, 't' },
+        { "top-p", required_argument, 0, 'P' }, { "seed", required_argument, 0, 's' },
+        { "threads", required_argument, 0, 'T' }, { "tokenizer", required_argument, 0, 'z' },
+        { "quiet", no_argument, 0, 'q' }, { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 } };
+    const char *prompt = NULL, *tokenizer = NULL;
+    size_t n_new = 128, threads = 0;
+    double temp = 0.8, top_p = 0.9;
+    uint64_t seed = (uint64_t)time(NULL);
+    bool quiet = false;
+    int ch;
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "n:h", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 'p': prompt = optarg; break;
+        case 'n': if (!qn_arg_size("generate", "-n", optarg, 0, 1 << 24, &n_new)) return 2; break;
+        case 't': if (!qn_arg_float("generate", "--temp", optarg, 0, 100, &temp)) return 2; break;
+        case 'P': if (!qn_arg_float("generate", "--top-p", optarg, 0, 1, &top_p)) return 2; break;
+        case 's': if (!qn_arg_u64("generate", "--seed", optarg, &seed)) return 2; break;
+        case 'T': if (!qn_arg_size("generate", "--threads", optarg, 0, 1024, &threads)) return 2; break;
+        case 'z': tokenizer = optarg; break;
+        case 'q': quiet = true; break;
+        case 'h': printf("usage: %s\n", k_usage); return 0;
+        default: return qn_arg_usage_error("generate", k_usage, "bad option");
+        }
+    }
+    if (optind != argc - 1) return qn_arg_usage_error("generate", k_usage, "expected one MODEL");
+    if (!prompt) prompt = "";
+    size_t bad;
+    if (!qn_utf8_valid(prompt, strlen(prompt), &bad))
+        return qn_arg_usage_error("generate", k_usage, "--prompt is not UTF-8 (invalid byte at offset %zu)", bad);
+
+    qn_cli_progress prog;
+    qn_cli_progress_init(&prog);
+    qn_model *m = qn_cli_open_model("generate", argv[optind], tokenizer, (int)threads, &prog);
+    if (!m) return 1;
+    fputs(prompt, stdout);
+    fflush(stdout);
+    qn_gen_opts opts = { .n_new = n_new, .temperature = (float)temp, .top_p = (float)top_p, .seed = seed };
+    qn_gen_result res;
+    qn_err err = {0};
+    int rc = 0;
+    if (qn_generate(m, prompt, strlen(prompt), &opts, qn_cli_progress_sink(&prog), NULL, &res, &err)) {
+        putchar('\n');
+        rc = qn_cli_fail("generate", &err);
+    } else {
+        putchar('\n');
+        if (!quiet)
+            fprintf(stderr, "prompt: %zu tokens in %.3f s; generated %zu tokens in %.3f s (%.1f tokens/s)\n",
+                    res.n_prompt, res.prompt_seconds, res.n_generated, res.gen_seconds,
+                    res.gen_seconds > 0 ? (double)res.n_generated / res.gen_seconds : 0.0);
+        free(res.tokens);
+    }
+    qn_model_close(m);
+    return rc;
+}

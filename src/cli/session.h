@@ -1,0 +1,15 @@
+/* session.h: what every model-using subcommand does first: set the thread
+   count, open the model (with a load progress bar), and report failures as
+   "quench <cmd>: <message>". */
+#ifndef QN_CLI_SESSION_H
+#define QN_CLI_SESSION_H
+#include "engine/model.h"
+#include "cli/progress.h"
+
+/* Returns NULL after printing the error. threads 0 = all cores. */
+qn_model *qn_cli_open_model(const char *cmd, const char *path, const char *tokenizer, int threads,
+                            qn_cli_progress *progress);
+/* Prints "quench <cmd>: <err->msg>" and returns the exit code for the status. */
+int qn_cli_fail(const char *cmd, const qn_err *err);
+
+#endif

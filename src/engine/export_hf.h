@@ -1,0 +1,18 @@
+/* export_hf.h: write a model as a Hugging Face folder (config.json,
+   model.safetensors in f32, tokenizer.json, tokenizer_config.json,
+   generation_config.json) that transformers' LlamaForCausalLM loads and that
+   quench reads back. Tensors come from any qn_weight_source, so the same code
+   converts llama2.c checkpoints and GGUF files. Each file is written to a
+   temporary name and renamed. */
+#ifndef QN_EXPORT_HF_H
+#define QN_EXPORT_HF_H
+#include "status.h"
+#include "engine/config.h"
+#include "engine/events.h"
+#include "engine/tokenizer.h"
+#include "engine/weights.h"
+
+qn_status qn_hf_export(const char *dir, const qn_config *cfg, const qn_weight_source *src,
+                       const qn_tokenizer *tok, qn_event_sink sink, qn_err *err);
+
+#endif

@@ -1,0 +1,263 @@
+/* forward.c: Llama forward pass (see forward.h).
+   Legend: n = tokens in the batch, T = positions in the cache, D = dim,
+   H = hidden_dim, hd = head_dim, nh/nkv = query/key-value heads. */
+#include "engine/forward.h"
+
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct qn_state {
+    size_t max_ctx, max_batch;
+    size_t q_dim, kv_dim;
+    float *x;          /* (max_batch, D) residual stream */
+    float *xb;         /* (max_batch, D) normalised input */
+    float *q;          /* (max_batch, q_dim) */
+    float *k, *v;      /* (max_batch, kv_dim) */
+    float *att;        /* (max_batch, q_dim) attention output */
+    float *xb2;        /* (max_batch, D) projection output */
+    float *hb, *hb2;   /* (max_batch, H) */
+    float *scores;     /* (threads, max_ctx) */
+    float *key_cache;  /* (n_layers, max_ctx, kv_dim) */
+    float *val_cache;  /* (n_layers, max_ctx, kv_dim) */
+    float *rope_cos;   /* (max_ctx, hd/2) */
+    float *rope_sin;   /* (max_ctx, hd/2) */
+    float *logits;     /* (max_batch, vocab) */
+    int    n_threads;
+};
+
+/* HF transformers' _compute_default/linear/llama3_rope_parameters. */
+void qn_rope_inv_freq(const qn_config *c, double *inv_freq)
+{
+    size_t half = (size_t)c->head_dim / 2;
+    for (size_t j = 0; j < half; j++) {
+        double f = 1.0 / pow((double)c->rope_theta, (double)(2 * j) / (double)c->head_dim);
+        if (c->rope_scaling == QN_ROPE_SCALING_LINEAR) {
+            f /= c->rope_factor;
+        } else if (c->rope_scaling == QN_ROPE_SCALING_LLAMA3) {
+            double low_wavelen = c->rope_orig_max_pos / c->rope_low_freq_factor;
+            double high_wavelen = c->rope_orig_max_pos / c->rope_high_freq_factor;
+            double wavelen = 2.0 * M_PI / f;
+            if (wavelen > low_wavelen) {
+                f /= c->rope_factor;
+            } else if (wavelen >= high_wavelen) {
+                double smooth = (c->rope_orig_max_pos / wavelen - c->rope_low_freq_factor) /
+                                (c->rope_high_freq_factor - c->rope_low_freq_factor);
+                f = (1.0 - smooth) * f / c->rope_factor + smooth * f;
+            }
+        }
+        inv_freq[j] = f;
+    }
+}
+
+static qn_status rope_tables(qn_state *s, const qn_config *c, qn_err *err)
+{
+    size_t half = (size_t)c->head_dim / 2;
+    double *inv = malloc(half * sizeof *inv);
+    if (!inv) return qn_err_set(err, QN_ERR_NOMEM, "out of memory for RoPE tables");
+    qn_rope_inv_freq(c, inv);
+    for (size_t p = 0; p < s->max_ctx; p++)
+        for (size_t j = 0; j < half; j++) {
+            double a = (double)p * inv[j];
+            s->rope_cos[p * half + j] = (float)cos(a);
+            s->rope_sin[p * half + j] = (float)sin(a);
+        }
+    free(inv);
+    return QN_OK;
+}
+
+qn_status qn_state_create(qn_state **out, const qn_model *m, size_t max_ctx, size_t max_batch, qn_err *err)
+{
+    const qn_config *c = &m->cfg;
+    *out = NULL;
+    if (max_ctx == 0 || max_ctx > (size_t)c->max_seq_len)
+        return qn_err_set(err, QN_ERR_ARG, "%s: context %zu is outside 1..%d (max_position_embeddings)",
+                          m->path, max_ctx, c->max_seq_len);
+    if (max_batch == 0) max_batch = 1;
+    if (max_batch > max_ctx) max_batch = max_ctx;
+    qn_state *s = calloc(1, sizeof *s);
+    if (!s) return qn_err_set(err, QN_ERR_NOMEM, "out of memory");
+    s->max_ctx = max_ctx;
+    s->max_batch = max_batch;
+    s->q_dim = (size_t)c->n_heads * c->head_dim;
+    s->kv_dim = (size_t)c->n_kv_heads * c->head_dim;
+    s->n_threads = omp_get_max_threads();
+    size_t B = max_batch, D = (size_t)c->dim, H = (size_t)c->hidden_dim, L = (size_t)c->n_layers;
+    size_t half = (size_t)c->head_dim / 2;
+    struct { float **p; size_t n; } bufs[] = {
+        { &s->x, B * D }, { &s->xb, B * D }, { &s->q, B * s->q_dim }, { &s->k, B * s->kv_dim },
+        { &s->v, B * s->kv_dim }, { &s->att, B * s->q_dim }, { &s->xb2, B * D }, { &s->hb, B * H },
+        { &s->hb2, B * H }, { &s->scores, (size_t)s->n_threads * max_ctx },
+        { &s->key_cache, L * max_ctx * s->kv_dim }, { &s->val_cache, L * max_ctx * s->kv_dim },
+        { &s->rope_cos, max_ctx * half }, { &s->rope_sin, max_ctx * half },
+        { &s->logits, B * (size_t)c->vocab_size },
+    };
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
+        *bufs[i].p = malloc(bufs[i].n * sizeof(float));
+        if (!*bufs[i].p) {
+            qn_state_free(s);
+            return qn_err_set(err, QN_ERR_NOMEM, "out of memory for the KV cache and scratch (context %zu, batch %zu)",
+                              max_ctx, max_batch);
+        }
+    }
+    qn_status st = rope_tables(s, c, err);
+    if (st) { qn_state_free(s); return st; }
+    *out = s;
+    return QN_OK;
+}
+
+void qn_state_free(qn_state *s)
+{
+    if (!s) return;
+    float *bufs[] = { s->x, s->xb, s->q, s->k, s->v, s->att, s->xb2, s->hb, s->hb2, s->scores,
+                      s->key_cache, s->val_cache, s->rope_cos, s->rope_sin, s->logits };
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
+    free(s);
+}
+
+/* o = w * x / sqrt(mean(x^2) + eps), row by row.  x, o: (n, D). */
+static void rmsnorm(float *o, const float *x, const float *w, size_t n, size_t D, float eps)
+{
+    for (size_t t = 0; t < n; t++) {
+        const float *xr = x + t * D;
+        float *orow = o + t * D;
+        float ss = 0.0f;
+        for (size_t i = 0; i < D; i++) ss += xr[i] * xr[i];
+        float inv = 1.0f / sqrtf(ss / (float)D + eps);
+        for (size_t i = 0; i < D; i++) orow[i] = w[i] * (inv * xr[i]);
+    }
+}
+
+/* Rotate-half RoPE on n_heads heads of one token at position pos. v: (n_heads * hd). */
+static void rope(float *v, size_t n_heads, size_t hd, const float *cos_p, const float *sin_p)
+{
+    size_t half = hd / 2;
+    for (size_t h = 0; h < n_heads; h++) {
+        float *x = v + h * hd;
+        for (size_t j = 0; j < half; j++) {
+            float x1 = x[j], x2 = x[j + half];
+            x[j] = x1 * cos_p[j] - x2 * sin_p[j];
+            x[j + half] = x2 * cos_p[j] + x1 * sin_p[j];
+        }
+    }
+}
+
+/* Causal attention of one query head of one token over cache positions 0..p.
+   q: (hd); K, V: cache of this layer, (T, kv_dim), read at offset kvh*hd; out: (hd). */
+static void attend(float *out, const float *q, const float *K, const float *V, size_t p, size_t kv_dim,
+                   size_t kv_off, size_t hd, float *scores)
+{
+    float scale = 1.0f / sqrtf((float)hd);
+    float max = -INFINITY;
+    for (size_t i = 0; i <= p; i++) {
+        const float *k = K + i * kv_dim + kv_off;
+        float dot = 0.0f;
+        for (size_t j = 0; j < hd; j++) dot += q[j] * k[j];
+        dot *= scale;
+        scores[i] = dot;
+        if (dot > max) max = dot;
+    }
+    float sum = 0.0f;
+    for (size_t i = 0; i <= p; i++) { scores[i] = expf(scores[i] - max); sum += scores[i]; }
+    float inv = 1.0f / sum;
+    for (size_t j = 0; j < hd; j++) out[j] = 0.0f;
+    for (size_t i = 0; i <= p; i++) {
+        const float *v = V + i * kv_dim + kv_off;
+        float a = scores[i] * inv;
+        for (size_t j = 0; j < hd; j++) out[j] += a * v[j];
+    }
+}
+
+/* All heads of all tokens of the batch; work split over (token, head) pairs. */
+static void attention(qn_state *s, const qn_config *c, size_t layer, size_t n, size_t pos)
+{
+    size_t hd = (size_t)c->head_dim, nh = (size_t)c->n_heads, group = nh / (size_t)c->n_kv_heads;
+    const float *K = s->key_cache + layer * s->max_ctx * s->kv_dim;
+    const float *V = s->val_cache + layer * s->max_ctx * s->kv_dim;
+    size_t work = n * nh * (pos + n) * hd;
+    #pragma omp parallel for schedule(dynamic, 4) if (work > 200000)
+    for (size_t th = 0; th < n * nh; th++) {
+        size_t t = th / nh, h = th % nh;
+        float *scores = s->scores + (size_t)omp_get_thread_num() * s->max_ctx;
+        attend(s->att + t * s->q_dim + h * hd, s->q + t * s->q_dim + h * hd, K, V, pos + t, s->kv_dim,
+               (h / group) * hd, hd, scores);
+    }
+}
+
+static qn_status linear(const qn_linear *w, const float *X, size_t n, float *Y, qn_err *err)
+{
+    return n == 1 ? qn_linear_matvec(w, X, Y, err) : qn_linear_matmul(w, X, n, Y, err);
+}
+
+static qn_status attention_block(const qn_model *m, qn_state *s, size_t l, size_t n, size_t pos, qn_err *err)
+{
+    const qn_config *c = &m->cfg;
+    const qn_layer *w = &m->layers[l];
+    size_t D = (size_t)c->dim, hd = (size_t)c->head_dim, half = hd / 2;
+    qn_status st;
+    rmsnorm(s->xb, s->x, w->attn_norm, n, D, c->rms_eps);
+    if ((st = linear(&w->wq, s->xb, n, s->q, err))) return st;
+    if ((st = linear(&w->wk, s->xb, n, s->k, err))) return st;
+    if ((st = linear(&w->wv, s->xb, n, s->v, err))) return st;
+    float *Kc = s->key_cache + l * s->max_ctx * s->kv_dim;
+    float *Vc = s->val_cache + l * s->max_ctx * s->kv_dim;
+    for (size_t t = 0; t < n; t++) {
+        const float *cp = s->rope_cos + (pos + t) * half, *sp = s->rope_sin + (pos + t) * half;
+        rope(s->q + t * s->q_dim, (size_t)c->n_heads, hd, cp, sp);
+        rope(s->k + t * s->kv_dim, (size_t)c->n_kv_heads, hd, cp, sp);
+    }
+    memcpy(Kc + pos * s->kv_dim, s->k, n * s->kv_dim * sizeof(float));
+    memcpy(Vc + pos * s->kv_dim, s->v, n * s->kv_dim * sizeof(float));
+    attention(s, c, l, n, pos);
+    if ((st = linear(&w->wo, s->att, n, s->xb2, err))) return st;
+    for (size_t i = 0; i < n * D; i++) s->x[i] += s->xb2[i];
+    return QN_OK;
+}
+
+/* SwiGLU: x += W_down (silu(W_gate xb) * (W_up xb)). */
+static qn_status mlp_block(const qn_model *m, qn_state *s, size_t l, size_t n, qn_err *err)
+{
+    const qn_config *c = &m->cfg;
+    const qn_layer *w = &m->layers[l];
+    size_t D = (size_t)c->dim, H = (size_t)c->hidden_dim;
+    qn_status st;
+    rmsnorm(s->xb, s->x, w->ffn_norm, n, D, c->rms_eps);
+    if ((st = linear(&w->w_gate, s->xb, n, s->hb, err))) return st;
+    if ((st = linear(&w->w_up, s->xb, n, s->hb2, err))) return st;
+    for (size_t i = 0; i < n * H; i++) {
+        float g = s->hb[i];
+        s->hb[i] = g / (1.0f + expf(-g)) * s->hb2[i];
+    }
+    if ((st = linear(&w->w_down, s->hb, n, s->xb2, err))) return st;
+    for (size_t i = 0; i < n * D; i++) s->x[i] += s->xb2[i];
+    return QN_OK;
+}
+
+qn_status qn_forward(const qn_model *m, qn_state *s, const int32_t *tokens, size_t n, size_t pos,
+                     bool all_logits, const float **logits, qn_err *err)
+{
+    const qn_config *c = &m->cfg;
+    size_t D = (size_t)c->dim;
+    if (n == 0 || n > s->max_batch)
+        return qn_err_set(err, QN_ERR_ARG, "forward: batch of %zu tokens outside 1..%zu", n, s->max_batch);
+    if (pos + n > s->max_ctx)
+        return qn_err_set(err, QN_ERR_ARG, "forward: positions %zu..%zu exceed the context of %zu",
+                          pos, pos + n - 1, s->max_ctx);
+    for (size_t t = 0; t < n; t++) {
+        if (tokens[t] < 0 || tokens[t] >= c->vocab_size)
+            return qn_err_set(err, QN_ERR_ARG, "forward: token id %d outside the vocabulary (%d)", tokens[t], c->vocab_size);
+        memcpy(s->x + t * D, m->embed + (size_t)tokens[t] * D, D * sizeof(float));
+    }
+    qn_status st;
+    for (size_t l = 0; l < (size_t)c->n_layers; l++) {
+        if ((st = attention_block(m, s, l, n, pos, err))) return qn_err_prefix(err, "layer %zu attention: ", l);
+        if ((st = mlp_block(m, s, l, n, err))) return qn_err_prefix(err, "layer %zu mlp: ", l);
+    }
+    const float *x = all_logits ? s->x : s->x + (n - 1) * D;
+    size_t n_out = all_logits ? n : 1;
+    rmsnorm(s->xb, x, m->final_norm, n_out, D, c->rms_eps);
+    if ((st = linear(&m->lm_head, s->xb, n_out, s->logits, err))) return qn_err_prefix(err, "lm_head: ");
+    *logits = s->logits;
+    return QN_OK;
+}

@@ -1,0 +1,30 @@
+/* forward.h: the Llama forward pass in f32 (llama2.c's run.c, batched):
+   RMSNorm, RoPE (HF rotate-half, with linear or llama3 frequency scaling),
+   grouped-query attention over a KV cache, SwiGLU MLP, tied or untied head.
+   A batch of tokens goes through qn_linear_matmul (sgemm), one token through
+   qn_linear_matvec (sgemv). */
+#ifndef QN_FORWARD_H
+#define QN_FORWARD_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "status.h"
+#include "engine/model.h"
+
+typedef struct qn_state qn_state;  /* opaque: KV cache and scratch for one sequence */
+
+/* max_ctx: positions the cache holds (<= the model's max_position_embeddings).
+   max_batch: tokens one qn_forward call may process. */
+qn_status qn_state_create(qn_state **out, const qn_model *m, size_t max_ctx, size_t max_batch, qn_err *err);
+void      qn_state_free(qn_state *s);
+
+/* Runs tokens[0..n) at positions pos..pos+n-1, appending to the KV cache.
+   all_logits: logits for every token, (n, vocab); else only the last, (1, vocab).
+   *logits points into the state and stays valid until the next call. */
+qn_status qn_forward(const qn_model *m, qn_state *s, const int32_t *tokens, size_t n, size_t pos,
+                     bool all_logits, const float **logits, qn_err *err);
+
+/* Inverse frequencies of RoPE after scaling, (head_dim/2); exposed for tests. */
+void qn_rope_inv_freq(const qn_config *c, double *inv_freq);
+
+#endif

@@ -1,0 +1,53 @@
+/* model.h: a loaded Llama-family model: config, tokenizer and weights, from a
+   Hugging Face folder, a GGUF file or a llama2.c checkpoint (detected from the
+   path). Weights are f32 in Hugging Face layout; F32 tensors of mapped files are
+   used in place (no copy), the rest are converted once on load. The linear
+   layers are qn_linear so compressed formats plug in without touching the
+   forward pass. */
+#ifndef QN_MODEL_H
+#define QN_MODEL_H
+#include <stddef.h>
+#include "status.h"
+#include "engine/config.h"
+#include "engine/events.h"
+#include "engine/tokenizer.h"
+#include "engine/weights.h"
+#include "kernels/linear.h"
+
+typedef enum { QN_SRC_HF = 0, QN_SRC_GGUF, QN_SRC_LLAMA2C } qn_source_kind;
+
+typedef struct {
+    const float *attn_norm;                 /* (dim) */
+    qn_linear    wq, wk, wv, wo;            /* (q_dim, dim) (kv_dim, dim) (kv_dim, dim) (dim, q_dim) */
+    const float *ffn_norm;                  /* (dim) */
+    qn_linear    w_gate, w_up, w_down;      /* (hidden, dim) (hidden, dim) (dim, hidden) */
+} qn_layer;
+
+typedef struct qn_model {
+    qn_config      cfg;
+    qn_source_kind source;
+    char           path[4096];
+    const float   *embed;                   /* (vocab, dim) */
+    qn_layer      *layers;                  /* (n_layers) */
+    const float   *final_norm;              /* (dim) */
+    qn_linear      lm_head;                 /* (vocab, dim); the embedding when tied */
+    qn_tokenizer  *tok;
+    /* ownership: the source (mappings) and the buffers converted on load */
+    qn_weight_source src;
+    float        **owned;
+    size_t         n_owned;
+} qn_model;
+
+typedef struct {
+    const char   *tokenizer;   /* tokenizer.json or tokenizer.bin; NULL: the model's own */
+    qn_event_sink sink;        /* QN_EV_PROGRESS per tensor, stage "load" */
+} qn_model_opts;
+
+qn_status qn_model_open(qn_model **out, const char *path, const qn_model_opts *opts, qn_err *err);
+void      qn_model_close(qn_model *m);   /* NULL is fine */
+
+/* Opens only the weight source and config, for inspection and conversion. */
+qn_status qn_model_source_open(const char *path, qn_config *cfg, qn_weight_source *src,
+                               qn_tokenizer **tok, qn_source_kind *kind, qn_err *err);
+
+#endif

@@ -1,0 +1,135 @@
+/* support.c: test helpers (see support.h). */
+#define _GNU_SOURCE
+#include "support.h"
+
+#include <fcntl.h>
+#include <ftw.h>
+#include <math.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+const char *ts_shared(const char *rel)
+{
+    static char bufs[8][4096];
+    static int slot;
+    const char *root = getenv("QN_SHARED");
+    if (!root || !*root) root = "../shared";
+    char *b = bufs[slot++ % 8];
+    snprintf(b, 4096, "%s/%s", root, rel);
+    return b;
+}
+
+void ts_mkdtemp(char *out, size_t cap)
+{
+    snprintf(out, cap, "/tmp/quench-test-XXXXXX");
+    if (!mkdtemp(out)) { perror("mkdtemp"); abort(); }
+}
+
+static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb; (void)flag; (void)ftw;
+    return remove(path);
+}
+
+void ts_rmtree(const char *dir)
+{
+    nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+void ts_write_file(const char *path, const void *data, size_t n)
+{
+    FILE *fp = fopen(path, "wb");
+    if (!fp) { perror(path); abort(); }
+    if (n) fwrite(data, 1, n, fp);
+    fclose(fp);
+}
+
+void ts_copy_prefix(const char *src, const char *dst, size_t keep)
+{
+    FILE *in = fopen(src, "rb");
+    if (!in) { perror(src); abort(); }
+    FILE *out = fopen(dst, "wb");
+    if (!out) { perror(dst); abort(); }
+    char buf[65536];
+    size_t total = 0, n;
+    while (total < keep && (n = fread(buf, 1, sizeof buf, in)) > 0) {
+        if (n > keep - total) n = keep - total;
+        fwrite(buf, 1, n, out);
+        total += n;
+    }
+    fclose(in);
+    fclose(out);
+}
+
+static char *slurp_fd(int fd)
+{
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap);
+    ssize_t n;
+    while ((n = read(fd, buf + len, cap - len - 1)) > 0) {
+        len += (size_t)n;
+        if (cap - len < 2) buf = realloc(buf, cap *= 2);
+    }
+    buf[len] = 0;
+    return buf;
+}
+
+ts_run_result ts_run_quench(const char *const *args)
+{
+    const char *bin = getenv("QN_BIN");
+    if (!bin || !*bin) bin = "./quench";
+    char outp[] = "/tmp/quench-out-XXXXXX", errp[] = "/tmp/quench-err-XXXXXX";
+    int ofd = mkstemp(outp), efd = mkstemp(errp);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, ofd, 1);
+    posix_spawn_file_actions_adddup2(&fa, efd, 2);
+    size_t n = 0;
+    while (args[n]) n++;
+    char **argv = calloc(n + 2, sizeof *argv);
+    argv[0] = (char *)bin;
+    for (size_t i = 0; i < n; i++) argv[i + 1] = (char *)args[i];
+    pid_t pid;
+    ts_run_result r = { .status = -1 };
+    if (posix_spawn(&pid, bin, &fa, NULL, argv, environ) == 0) {
+        int st;
+        waitpid(pid, &st, 0);
+        r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    }
+    posix_spawn_file_actions_destroy(&fa);
+    free(argv);
+    lseek(ofd, 0, SEEK_SET);
+    lseek(efd, 0, SEEK_SET);
+    r.out = slurp_fd(ofd);
+    r.err = slurp_fd(efd);
+    close(ofd);
+    close(efd);
+    unlink(outp);
+    unlink(errp);
+    return r;
+}
+
+void ts_run_free(ts_run_result *r)
+{
+    free(r->out);
+    free(r->err);
+}
+
+double ts_max_rel_diff(const float *a, const float *b, size_t n, double floor, size_t *at)
+{
+    double worst = 0;
+    size_t where = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]) / fmax(fabs((double)b[i]), floor);
+        if (!(d <= worst)) { worst = d; where = i; }
+    }
+    if (at) *at = where;
+    return worst;
+}

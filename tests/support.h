@@ -1,0 +1,31 @@
+/* support.h: what several test files need: where the shared data is, scratch
+   folders, running the quench binary, and comparing float arrays. */
+#ifndef QN_TEST_SUPPORT_H
+#define QN_TEST_SUPPORT_H
+#include <stddef.h>
+
+/* $QN_SHARED/rel (QN_SHARED defaults to ../shared). Returns a static buffer per call slot. */
+const char *ts_shared(const char *rel);
+/* A fresh directory under /tmp; removed by ts_rmtree. */
+void ts_mkdtemp(char *out, size_t cap);
+void ts_rmtree(const char *dir);
+/* Copies a file, keeping only its first `keep` bytes (all when keep is (size_t)-1). */
+void ts_copy_prefix(const char *src, const char *dst, size_t keep);
+void ts_write_file(const char *path, const void *data, size_t n);
+
+typedef struct {
+    int   status;   /* exit code, or 128+signal */
+    char *out;      /* stdout, NUL-terminated */
+    char *err;      /* stderr, NUL-terminated */
+} ts_run_result;
+/* Runs $QN_BIN with the arguments (NULL-terminated), capturing both streams. */
+ts_run_result ts_run_quench(const char *const *args);
+void          ts_run_free(ts_run_result *r);
+
+/* max |a - b| / max(|b|, floor), and the index where it occurs. */
+double ts_max_rel_diff(const float *a, const float *b, size_t n, double floor, size_t *at);
+
+/* The default model shipped in assets/ (a HF folder made by import-llama2c). */
+#define TS_STORIES_HF "assets/stories260K"
+
+#endif
