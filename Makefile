@@ -47,6 +47,8 @@ endif
 $(BUILD)/quench: $(MAIN_OBJ) $(BUILD)/libquench.a
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
+$(BUILD)/tests/%.o: CFLAGS += -I tests
+
 $(TEST_BIN): $(TEST_OBJS) $(BUILD)/libquench.a
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -lcriterion -o $@
 

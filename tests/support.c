@@ -1,5 +1,5 @@
 /* support.c: test helpers (see support.h). */
-#define _GNU_SOURCE
+
 #include "support.h"
 
 #include <fcntl.h>

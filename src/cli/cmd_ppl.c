@@ -14,7 +14,7 @@
 
 static const char k_usage[] =
     "quench ppl MODEL --text FILE --ctx N [--protocol gptq|llamacpp] [--chunks K] [--batch B] "
-    "[--threads T] [--tokenizer PATH] [--json]";
+    "[--threads T] [--tokenizer PATH] [--extend-ctx] [--json]";
 
 int qn_cmd_ppl(int argc, char **argv)
 {
@@ -22,11 +22,11 @@ int qn_cmd_ppl(int argc, char **argv)
         { "text", required_argument, 0, 't' }, { "ctx", required_argument, 0, 'c' },
         { "protocol", required_argument, 0, 'p' }, { "chunks", required_argument, 0, 'k' },
         { "batch", required_argument, 0, 'b' }, { "threads", required_argument, 0, 'T' },
-        { "tokenizer", required_argument, 0, 'z' }, { "json", no_argument, 0, 'j' },
+        { "tokenizer", required_argument, 0, 'z' }, { "json", no_argument, 0, 'j' }, { "extend-ctx", no_argument, 0, 'e' },
         { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 } };
     const char *text = NULL, *tokenizer = NULL;
     size_t ctx = 0, chunks = 0, batch = 0, threads = 0;
-    bool json = false;
+    bool json = false, extend = false;
     qn_ppl_protocol protocol = QN_PPL_GPTQ;
     int ch;
     optind = 1;
@@ -39,6 +39,7 @@ int qn_cmd_ppl(int argc, char **argv)
         case 'T': if (!qn_arg_size("ppl", "--threads", optarg, 0, 1024, &threads)) return 2; break;
         case 'z': tokenizer = optarg; break;
         case 'j': json = true; break;
+        case 'e': extend = true; break;
         case 'p':
             if (strcmp(optarg, "gptq") == 0) protocol = QN_PPL_GPTQ;
             else if (strcmp(optarg, "llamacpp") == 0) protocol = QN_PPL_LLAMACPP;
@@ -56,6 +57,7 @@ int qn_cmd_ppl(int argc, char **argv)
     qn_cli_progress_init(&prog);
     qn_model *m = qn_cli_open_model("ppl", argv[optind], tokenizer, (int)threads, &prog);
     if (!m) return 1;
+    if (extend) qn_model_extend_ctx(m, ctx);
     qn_err err = {0};
     int32_t *tokens = NULL;
     size_t n = 0;

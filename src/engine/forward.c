@@ -71,9 +71,10 @@ qn_status qn_state_create(qn_state **out, const qn_model *m, size_t max_ctx, siz
 {
     const qn_config *c = &m->cfg;
     *out = NULL;
-    if (max_ctx == 0 || max_ctx > (size_t)c->max_seq_len)
-        return qn_err_set(err, QN_ERR_ARG, "%s: context %zu is outside 1..%d (max_position_embeddings)",
-                          m->path, max_ctx, c->max_seq_len);
+    if (max_ctx == 0 || max_ctx > m->ctx_limit)
+        return qn_err_set(err, QN_ERR_ARG, "%s: context %zu is outside 1..%zu (max_position_embeddings %d%s)",
+                          m->path, max_ctx, m->ctx_limit, c->max_seq_len,
+                          m->ctx_limit > (size_t)c->max_seq_len ? ", extended" : "");
     if (max_batch == 0) max_batch = 1;
     if (max_batch > max_ctx) max_batch = max_ctx;
     qn_state *s = calloc(1, sizeof *s);

@@ -39,7 +39,7 @@ qn_status qn_generate(const qn_model *m, const char *prompt, size_t prompt_len, 
         return qn_err_set(err, QN_ERR_ARG, "the prompt is empty and the tokenizer adds no BOS");
     }
     size_t ctx = opts->ctx ? opts->ctx : n_prompt + opts->n_new;
-    if (ctx > (size_t)c->max_seq_len) ctx = (size_t)c->max_seq_len;
+    if (ctx > m->ctx_limit) ctx = m->ctx_limit;
     if (n_prompt > ctx) {
         free(prompt_ids);
         return qn_err_set(err, QN_ERR_ARG, "the prompt has %zu tokens, more than the context of %zu", n_prompt, ctx);

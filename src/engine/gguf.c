@@ -231,7 +231,7 @@ static qn_status parse_header(reader *r, uint64_t *n_tensors, uint64_t *n_kv)
     qn_status s;
     if (r->size < 4 || memcmp(r->p, "GGUF", 4) != 0) {
         unsigned char m[4] = {0};
-        memcpy(m, r->p, r->size < 4 ? r->size : 4);
+        if (r->size) memcpy(m, r->p, r->size < 4 ? r->size : 4);
         return qn_err_set(r->err, QN_ERR_FORMAT,
                           "%s: not a GGUF file: expected magic 'GGUF', found %02x %02x %02x %02x",
                           path, m[0], m[1], m[2], m[3]);

@@ -195,11 +195,17 @@ qn_status qn_model_open(qn_model **out, const char *path, const qn_model_opts *o
         goto fail;
     }
     if ((s = load_weights(m, opts->sink, err))) goto fail;
+    m->ctx_limit = (size_t)m->cfg.max_seq_len;
     *out = m;
     return QN_OK;
 fail:
     qn_model_close(m);
     return s;
+}
+
+void qn_model_extend_ctx(qn_model *m, size_t n)
+{
+    if (n > m->ctx_limit) m->ctx_limit = n;
 }
 
 void qn_model_close(qn_model *m)

@@ -32,6 +32,8 @@ typedef struct qn_model {
     const float   *final_norm;              /* (dim) */
     qn_linear      lm_head;                 /* (vocab, dim); the embedding when tied */
     qn_tokenizer  *tok;
+    size_t         ctx_limit;               /* positions a state may hold: max_seq_len unless
+                                               qn_model_extend_ctx was called */
     /* ownership: the source (mappings) and the buffers converted on load */
     qn_weight_source src;
     float        **owned;
@@ -45,6 +47,12 @@ typedef struct {
 
 qn_status qn_model_open(qn_model **out, const char *path, const qn_model_opts *opts, qn_err *err);
 void      qn_model_close(qn_model *m);   /* NULL is fine */
+
+/* Lets states hold up to n positions, past max_position_embeddings (RoPE
+   extrapolates; quality past the trained length is the user's risk, as in
+   llama.cpp, which only warns). Some converters write a context_length smaller
+   than the model was trained with (llama.cpp's llama2.c converter writes 128). */
+void qn_model_extend_ctx(qn_model *m, size_t n);
 
 /* Opens only the weight source and config, for inspection and conversion. */
 qn_status qn_model_source_open(const char *path, qn_config *cfg, qn_weight_source *src,

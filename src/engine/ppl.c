@@ -32,9 +32,9 @@ qn_status qn_ppl_run(const qn_model *m, const int32_t *tokens, size_t n_tokens, 
     const qn_config *c = &m->cfg;
     size_t ctx = opts->ctx, vocab = (size_t)c->vocab_size;
     if (ctx < 4) return qn_err_set(err, QN_ERR_ARG, "--ctx %zu is too small (at least 4)", ctx);
-    if (ctx > (size_t)c->max_seq_len)
-        return qn_err_set(err, QN_ERR_ARG, "%s: --ctx %zu is larger than the model supports (max_position_embeddings %d)",
-                          m->path, ctx, c->max_seq_len);
+    if (ctx > m->ctx_limit)
+        return qn_err_set(err, QN_ERR_ARG, "%s: --ctx %zu is larger than the model supports "
+                          "(max_position_embeddings %d; --extend-ctx goes past it)", m->path, ctx, c->max_seq_len);
     size_t n_chunks = n_tokens / ctx;
     if (n_chunks == 0)
         return qn_err_set(err, QN_ERR_ARG, "the text has %zu tokens, fewer than one window of %zu", n_tokens, ctx);

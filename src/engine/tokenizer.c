@@ -169,6 +169,17 @@ static int byte_piece_value(const char *s, size_t n)
 
 /* ---- building ----------------------------------------------------------- */
 
+/* True when the piece has a "▁" right after something other than "▁" (never
+   in Llama 2 or Mistral, where "▁" only starts pieces). */
+static bool inner_meta(const char *p, size_t n)
+{
+    for (size_t j = 1; j + TOK_META_LEN <= n; j++)
+        if (memcmp(p + j, TOK_META, TOK_META_LEN) == 0 &&
+            !(j >= TOK_META_LEN && memcmp(p + j - TOK_META_LEN, TOK_META, TOK_META_LEN) == 0))
+            return true;
+    return false;
+}
+
 static qn_status copy_pieces(qn_tokenizer *t, const tok_build_spec *b, const char *what, qn_err *err)
 {
     size_t n = t->n_vocab, total = 0;
@@ -310,6 +321,8 @@ static qn_status index_merges(qn_tokenizer *t, const tok_build_spec *b, const ch
             goto done;
         }
         t->merge_left[r] = l; t->merge_right[r] = rr; t->merge_result[r] = res;
+        t->fallback_merges |= t->type[l] == QN_TOKTYPE_BYTE || t->type[l] == QN_TOKTYPE_UNKNOWN ||
+                              t->type[rr] == QN_TOKTYPE_BYTE || t->type[rr] == QN_TOKTYPE_UNKNOWN;
         if (tok_pair_rank(t, l, rr) >= 0) continue; /* a repeated merge keeps its first rank */
         size_t i = hash_pair(l, rr) & t->pairs.mask;
         while (t->pairs.slot[i]) i = (i + 1) & t->pairs.mask;
@@ -360,6 +373,9 @@ qn_status tok_build(qn_tokenizer **out, const tok_build_spec *b, const char *wha
     set_types(t, sp);
     for (size_t i = 0; i < t->n_vocab; i++)
         if (t->piece_len[i] > 0 && t->type[i] != QN_TOKTYPE_UNUSED) index_piece(t, (int)i);
+    t->meta_words = t->kind == QN_TOK_SPM;
+    for (size_t i = 0; i < t->n_vocab && t->meta_words; i++)
+        t->meta_words = !inner_meta(tok_piece_ptr(t, (int)i), t->piece_len[i]);
     init_byte_map(t);
     if ((s = index_bytes(t, what, err))) goto fail;
     if ((s = index_specials(t, what, err))) goto fail;

@@ -219,16 +219,28 @@ static void spm_segment(work *w, const char *text, size_t n, bool at_start)
     }
     w->n_syms = 0;
     spm_symbols(w, w->buf, m);
-    if (!t->split_words) { bpe(w, w->buf, 0, w->n_syms); return; }
-    /* Metaspace split: each word starts at a "▁" and merges on its own */
+    /* BPE runs on independent stretches, which keeps the heap small and in
+       cache, where no merge can cross: around a byte-fallback or <unk> symbol
+       that no merge takes (every newline in Llama-family vocabularies), and
+       before a "▁" that follows another character when no piece has such a "▁"
+       inside (Metaspace split cuts before every "▁" by definition). */
+    bool isolated = !t->ranked || !t->fallback_merges;
     size_t first = 0;
-    for (size_t i = 1; i <= w->n_syms; i++) {
-        if (i < w->n_syms && (w->syms[i].len != TOK_META_LEN ||
-                              memcmp(w->buf + w->syms[i].start, TOK_META, TOK_META_LEN) != 0))
-            continue;
-        bpe(w, w->buf, first, i);
-        first = i;
+    bool prev_meta = false;
+    for (size_t i = 0; i < w->n_syms; i++) {
+        const sym *y = &w->syms[i];
+        bool meta = y->len == TOK_META_LEN && memcmp(w->buf + y->start, TOK_META, TOK_META_LEN) == 0;
+        if (y->frozen && isolated) {
+            bpe(w, w->buf, first, i);
+            emit(w, y->id);
+            first = i + 1;
+        } else if (meta && i > first && (t->split_words || (t->meta_words && !prev_meta))) {
+            bpe(w, w->buf, first, i);
+            first = i;
+        }
+        prev_meta = meta;
     }
+    bpe(w, w->buf, first, w->n_syms);
 }
 
 /* ---- byte-level --------------------------------------------------------- */

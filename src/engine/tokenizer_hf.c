@@ -261,7 +261,8 @@ static void template_ends(const qn_tokenizer *t, json_t *pp, int *first, int *la
 static int config_id(json_t *v)
 {
     if (json_is_array(v)) v = json_array_get(v, 0); /* Llama 3.1 lists several EOS ids */
-    return json_is_integer(v) ? (int)json_integer_value(v) : -1;
+    double x = json_number_value(v);
+    return json_is_number(v) && x >= 0 && x < INT32_MAX ? (int)x : -1;
 }
 
 static qn_status load_json_beside(const char *path, const char *name, json_t **out, qn_err *err)
@@ -275,7 +276,8 @@ static qn_status load_json_beside(const char *path, const char *name, json_t **o
     dir[n] = 0;
     if (!qn_path_join(file, sizeof file, n ? dir : ".", name) || !qn_path_exists(file)) return QN_OK;
     json_error_t je;
-    if (!(*out = json_load_file(file, 0, &je)) || !json_is_object(*out)) {
+    /* model_max_length is often 1e30, beyond jansson's integers */
+    if (!(*out = json_load_file(file, JSON_DECODE_INT_AS_REAL, &je)) || !json_is_object(*out)) {
         json_decref(*out);
         *out = NULL;
         return qn_err_set(err, QN_ERR_FORMAT, "%s: not a JSON object (line %d: %s)", file, je.line, je.text);

@@ -47,6 +47,9 @@ struct qn_tokenizer {
     bool fuse_unk;         /* consecutive unknown characters give one <unk> */
     bool ignore_merges;    /* byte-level: a pre-token found in the vocab is emitted whole */
     bool ranked;           /* merges from a ranked list (else SPM score order) */
+    bool fallback_merges;  /* some merge takes a byte or <unk> token (else those never merge) */
+    bool meta_words;       /* SPM: no piece has "▁" after another character, so no
+                              merge crosses the start of a "▁..." word */
     size_t n_merges;
     int32_t *merge_left, *merge_right, *merge_result; /* (n_merges) ids; rank = index */
     tok_hash pieces;       /* piece bytes -> id */

@@ -3,6 +3,7 @@
    never a crash. Each case copies the shipped model and breaks one thing. */
 #include <criterion/criterion.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -34,6 +34,7 @@ static qn_ppl_result run_ppl(const char *model, size_t chunks)
     qn_model *m = NULL;
     qn_err err = {0};
     cr_assert_eq(qn_model_open(&m, model, NULL, &err), QN_OK, "%s", err.msg);
+    qn_model_extend_ctx(m, 256);  /* llama.cpp's llama2.c converter wrote context_length 128 into the GGUFs */
     int32_t *tokens = NULL;
     size_t n = 0;
     cr_assert_eq(qn_ppl_tokenize_file(m, ts_shared("text/tinystories-valid-head.txt"), &tokens, &n, &err), QN_OK,
