@@ -24,6 +24,8 @@ MAIN_OBJ  := $(BUILD)/src/main.o
 TEST_SRCS := $(shell find tests -name '*.c' | sort)
 TEST_OBJS := $(TEST_SRCS:%.c=$(BUILD)/%.o)
 TEST_BIN  := $(BUILD)/test_quench
+BENCH_SRCS := $(shell find bench -name '*.c' | sort)
+BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 BIN       := quench
 
 .PHONY: all test asan bench clean
@@ -62,8 +64,13 @@ asan:
 	$(MAKE) BUILD=build-asan OPT=-O1 SANITIZE="-fsanitize=address,undefined -fno-omit-frame-pointer" test \
 	  ASAN_OPTIONS=detect_leaks=1
 
-bench: $(BIN)
-	QN_SHARED=$(QN_SHARED) sh bench/run.sh
+$(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libquench.a
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+# Each bench/*.c is one program; they run one after another (the machine is
+# noisy: each takes medians of repetitions and prints ratios to a baseline).
+bench: $(BIN) $(BENCH_BINS)
+	@for b in $(BENCH_BINS); do QN_SHARED=$(QN_SHARED) $$b || exit 1; echo; done
 
 clean:
 	rm -rf build build-asan $(BIN)

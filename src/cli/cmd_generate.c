@@ -66,6 +66,7 @@ int qn_cmd_generate(int argc, char **argv)
         rc = qn_cli_fail("generate", &err);
     } else {
         putchar('\n');
+        fflush(stdout);
         if (!quiet)
             fprintf(stderr, "prompt: %zu tokens in %.3f s; generated %zu tokens in %.3f s (%.1f tokens/s)\n",
                     res.n_prompt, res.prompt_seconds, res.n_generated, res.gen_seconds,
