@@ -191,13 +191,20 @@ static qn_status linear(const qn_linear *w, const float *X, size_t n, float *Y, 
     return n == 1 ? qn_linear_matvec(w, X, Y, err) : qn_linear_matmul(w, X, n, Y, err);
 }
 
-static qn_status attention_block(const qn_model *m, qn_state *s, size_t l, size_t n, size_t pos, qn_err *err)
+static void tap_input(qn_tap tap, qn_tap_point where, const float *X, size_t n, size_t d)
+{
+    if (tap.on_input) tap.on_input(tap.ctx, where, X, n, d);
+}
+
+static qn_status attention_block(const qn_model *m, qn_state *s, size_t l, size_t n, size_t pos, qn_tap tap,
+                                 qn_err *err)
 {
     const qn_config *c = &m->cfg;
     const qn_layer *w = &m->layers[l];
     size_t D = (size_t)c->dim, hd = (size_t)c->head_dim, half = hd / 2;
     qn_status st;
     rmsnorm(s->xb, s->x, w->attn_norm, n, D, c->rms_eps);
+    tap_input(tap, QN_TAP_QKV, s->xb, n, D);
     if ((st = linear(&w->wq, s->xb, n, s->q, err))) return st;
     if ((st = linear(&w->wk, s->xb, n, s->k, err))) return st;
     if ((st = linear(&w->wv, s->xb, n, s->v, err))) return st;
@@ -211,25 +218,28 @@ static qn_status attention_block(const qn_model *m, qn_state *s, size_t l, size_
     memcpy(Kc + pos * s->kv_dim, s->k, n * s->kv_dim * sizeof(float));
     memcpy(Vc + pos * s->kv_dim, s->v, n * s->kv_dim * sizeof(float));
     attention(s, c, l, n, pos);
+    tap_input(tap, QN_TAP_O, s->att, n, s->q_dim);
     if ((st = linear(&w->wo, s->att, n, s->xb2, err))) return st;
     for (size_t i = 0; i < n * D; i++) s->x[i] += s->xb2[i];
     return QN_OK;
 }
 
 /* SwiGLU: x += W_down (silu(W_gate xb) * (W_up xb)). */
-static qn_status mlp_block(const qn_model *m, qn_state *s, size_t l, size_t n, qn_err *err)
+static qn_status mlp_block(const qn_model *m, qn_state *s, size_t l, size_t n, qn_tap tap, qn_err *err)
 {
     const qn_config *c = &m->cfg;
     const qn_layer *w = &m->layers[l];
     size_t D = (size_t)c->dim, H = (size_t)c->hidden_dim;
     qn_status st;
     rmsnorm(s->xb, s->x, w->ffn_norm, n, D, c->rms_eps);
+    tap_input(tap, QN_TAP_GATE_UP, s->xb, n, D);
     if ((st = linear(&w->w_gate, s->xb, n, s->hb, err))) return st;
     if ((st = linear(&w->w_up, s->xb, n, s->hb2, err))) return st;
     for (size_t i = 0; i < n * H; i++) {
         float g = s->hb[i];
         s->hb[i] = g / (1.0f + expf(-g)) * s->hb2[i];
     }
+    tap_input(tap, QN_TAP_DOWN, s->hb, n, H);
     if ((st = linear(&w->w_down, s->hb, n, s->xb2, err))) return st;
     for (size_t i = 0; i < n * D; i++) s->x[i] += s->xb2[i];
     return QN_OK;
@@ -252,13 +262,29 @@ qn_status qn_forward(const qn_model *m, qn_state *s, const int32_t *tokens, size
     }
     qn_status st;
     for (size_t l = 0; l < (size_t)c->n_layers; l++) {
-        if ((st = attention_block(m, s, l, n, pos, err))) return qn_err_prefix(err, "layer %zu attention: ", l);
-        if ((st = mlp_block(m, s, l, n, err))) return qn_err_prefix(err, "layer %zu mlp: ", l);
+        if ((st = attention_block(m, s, l, n, pos, (qn_tap){0}, err))) return qn_err_prefix(err, "layer %zu attention: ", l);
+        if ((st = mlp_block(m, s, l, n, (qn_tap){0}, err))) return qn_err_prefix(err, "layer %zu mlp: ", l);
     }
     const float *x = all_logits ? s->x : s->x + (n - 1) * D;
     size_t n_out = all_logits ? n : 1;
     rmsnorm(s->xb, x, m->final_norm, n_out, D, c->rms_eps);
     if ((st = linear(&m->lm_head, s->xb, n_out, s->logits, err))) return qn_err_prefix(err, "lm_head: ");
     *logits = s->logits;
+    return QN_OK;
+}
+
+qn_status qn_forward_block(const qn_model *m, qn_state *s, size_t layer, float *x, size_t n, qn_tap tap,
+                           qn_err *err)
+{
+    size_t D = (size_t)m->cfg.dim;
+    if (layer >= (size_t)m->cfg.n_layers)
+        return qn_err_set(err, QN_ERR_ARG, "forward: layer %zu of %d", layer, m->cfg.n_layers);
+    if (n == 0 || n > s->max_batch)
+        return qn_err_set(err, QN_ERR_ARG, "forward: block input of %zu tokens outside 1..%zu", n, s->max_batch);
+    memcpy(s->x, x, n * D * sizeof(float));
+    qn_status st;
+    if ((st = attention_block(m, s, layer, n, 0, tap, err))) return qn_err_prefix(err, "layer %zu attention: ", layer);
+    if ((st = mlp_block(m, s, layer, n, tap, err))) return qn_err_prefix(err, "layer %zu mlp: ", layer);
+    memcpy(x, s->x, n * D * sizeof(float));
     return QN_OK;
 }

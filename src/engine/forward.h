@@ -24,6 +24,22 @@ void      qn_state_free(qn_state *s);
 qn_status qn_forward(const qn_model *m, qn_state *s, const int32_t *tokens, size_t n, size_t pos,
                      bool all_logits, const float **logits, qn_err *err);
 
+/* Where a block's linears read their input (q, k, v share one; gate and up share one). */
+typedef enum { QN_TAP_QKV = 0, QN_TAP_O, QN_TAP_GATE_UP, QN_TAP_DOWN, QN_TAP_COUNT } qn_tap_point;
+
+/* Called with the input of each group of linears as the block computes it.
+   X: (n, d) row-major, valid only during the call. */
+typedef struct {
+    void (*on_input)(void *ctx, qn_tap_point where, const float *X, size_t n, size_t d);
+    void  *ctx;
+} qn_tap;
+
+/* One transformer block on one sequence of n tokens at positions 0..n-1 (the
+   KV cache of that layer is overwritten): x (n, dim) is the block's input and
+   receives its output. For calibration, which runs the model block by block. */
+qn_status qn_forward_block(const qn_model *m, qn_state *s, size_t layer, float *x, size_t n, qn_tap tap,
+                           qn_err *err);
+
 /* Inverse frequencies of RoPE after scaling, (head_dim/2); exposed for tests. */
 void qn_rope_inv_freq(const qn_config *c, double *inv_freq);
 

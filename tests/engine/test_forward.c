@@ -171,3 +171,49 @@ Test(forward, llama3_rope_scaling_bands)
     qn_rope_inv_freq(&c, inv);
     cr_expect_float_eq(inv[1], 1.0 / pow(500000.0, 2.0 / 128.0) / 4, 1e-15);
 }
+
+typedef struct { size_t calls[QN_TAP_COUNT]; size_t dims[QN_TAP_COUNT]; } tap_counts;
+
+static void count_tap(void *ctx, qn_tap_point where, const float *X, size_t n, size_t d)
+{
+    tap_counts *c = ctx;
+    (void)X; (void)n;
+    c->calls[where]++;
+    c->dims[where] = d;
+}
+
+/* Chaining qn_forward_block over all layers, then the final norm and head,
+   reproduces qn_forward; the taps see each linear group's input once per block. */
+Test(forward, block_by_block_equals_full_forward)
+{
+    ref_logits ref;
+    load_ref(&ref);
+    qn_model *m = NULL;
+    qn_err err = {0};
+    cr_assert_eq(qn_model_open(&m, TS_STORIES_HF, NULL, &err), QN_OK, "%s", err.msg);
+    size_t n = ref.n_tokens, D = 64;
+    qn_state *st = NULL;
+    cr_assert_eq(qn_state_create(&st, m, 64, 64, &err), QN_OK);
+    float *x = malloc(n * D * sizeof *x), *xn = malloc(D * sizeof *xn), logits[512];
+    for (size_t t = 0; t < n; t++) memcpy(x + t * D, m->embed + (size_t)ref.tokens[t] * D, D * sizeof *x);
+    tap_counts counts = {0};
+    for (int l = 0; l < m->cfg.n_layers; l++)
+        cr_assert_eq(qn_forward_block(m, st, (size_t)l, x, n, (qn_tap){ count_tap, &counts }, &err), QN_OK, "%s", err.msg);
+    for (int w = 0; w < QN_TAP_COUNT; w++) cr_expect_eq(counts.calls[w], 5);
+    cr_expect_eq(counts.dims[QN_TAP_DOWN], 172);
+    for (size_t i = 0; i < ref.n_pos; i++) {
+        const float *xr = x + ref.positions[i] * D;
+        float ss = 0;
+        for (size_t j = 0; j < D; j++) ss += xr[j] * xr[j];
+        float inv = 1.0f / sqrtf(ss / D + m->cfg.rms_eps);
+        for (size_t j = 0; j < D; j++) xn[j] = m->final_norm[j] * inv * xr[j];
+        cr_assert_eq(qn_linear_matvec(&m->lm_head, xn, logits, &err), QN_OK);
+        size_t at = 0;
+        double d = max_abs_diff(logits, ref.logits[i], 512, &at);
+        cr_expect(d <= F32_LOGIT_TOL, "position %zu: %.3g at %zu", ref.positions[i], d, at);
+    }
+    free(x);
+    free(xn);
+    qn_state_free(st);
+    qn_model_close(m);
+}
