@@ -306,7 +306,7 @@ static qn_status index_merges(qn_tokenizer *t, const tok_build_spec *b, const ch
         } else if (!b->s.merges || !b->s.merges[r] || !split_merge_line(t, b->s.merges[r], &m)) {
             s = qn_err_set(err, QN_ERR_FORMAT, "%s: merge %zu ('%s') is not two vocabulary pieces separated by a space",
                            what, r, b->s.merges && b->s.merges[r] ? b->s.merges[r] : "(null)");
-            goto done;
+            goto fail;
         }
         int l = tok_lookup(t, m.left, m.left_len), rr = tok_lookup(t, m.right, m.right_len), res = -1;
         if (l >= 0 && rr >= 0 && m.left_len + m.right_len <= 2 * max_len) {
@@ -318,18 +318,20 @@ static qn_status index_merges(qn_tokenizer *t, const tok_build_spec *b, const ch
             s = qn_err_set(err, QN_ERR_FORMAT, "%s: merge %zu ('%.*s' + '%.*s'): %s is not in the vocabulary", what, r,
                            (int)m.left_len, m.left, (int)m.right_len, m.right,
                            l < 0 ? "the left piece" : rr < 0 ? "the right piece" : "the merged piece");
-            goto done;
+            goto fail;
         }
         t->merge_left[r] = l; t->merge_right[r] = rr; t->merge_result[r] = res;
         t->fallback_merges |= t->type[l] == QN_TOKTYPE_BYTE || t->type[l] == QN_TOKTYPE_UNKNOWN ||
                               t->type[rr] == QN_TOKTYPE_BYTE || t->type[rr] == QN_TOKTYPE_UNKNOWN;
-        if (tok_pair_rank(t, l, rr) >= 0) continue; /* a repeated merge keeps its first rank */
+        /* a repeated merge takes its last rank, as HF's HashMap collect does */
         size_t i = hash_pair(l, rr) & t->pairs.mask;
-        while (t->pairs.slot[i]) i = (i + 1) & t->pairs.mask;
+        while (t->pairs.slot[i] && !(t->merge_left[t->pairs.slot[i] - 1] == l &&
+                                     t->merge_right[t->pairs.slot[i] - 1] == rr))
+            i = (i + 1) & t->pairs.mask;
         t->pairs.slot[i] = (uint32_t)r + 1;
     }
     t->n_merges = n;
-done:
+fail:
     free(cat);
     return s;
 }

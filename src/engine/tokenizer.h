@@ -68,7 +68,9 @@ size_t      qn_tok_vocab_size(const qn_tokenizer *t);
 int         qn_tok_bos(const qn_tokenizer *t);   /* -1 when none */
 int         qn_tok_eos(const qn_tokenizer *t);
 bool        qn_tok_adds_bos(const qn_tokenizer *t);
-const char *qn_tok_piece(const qn_tokenizer *t, int id); /* raw vocabulary string; NULL if out of range */
+/* The vocabulary string; NULL if out of range. SPM pieces spell spaces "▁" and
+   BOS/EOS "<s>"/"</s>" also when loaded from llama2.c's tokenizer.bin. */
+const char *qn_tok_piece(const qn_tokenizer *t, int id);
 float       qn_tok_score(const qn_tokenizer *t, int id);
 int         qn_tok_type_of(const qn_tokenizer *t, int id);
 int         qn_tok_find(const qn_tokenizer *t, const char *piece); /* exact piece -> id, -1 if absent */

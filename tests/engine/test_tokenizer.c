@@ -142,6 +142,14 @@ static void assert_same_ids(const char *what, const qn_tokenizer *a, const qn_to
     free(y);
 }
 
+static void write_text(const char *path, const char *text)
+{
+    FILE *fp = fopen(path, "wb");
+    cr_assert_not_null(fp, "%s: cannot create", path);
+    cr_assert_eq(fwrite(text, 1, strlen(text), fp), strlen(text));
+    cr_assert_eq(fclose(fp), 0);
+}
+
 static char *read_shared(const char *rel, size_t *len)
 {
     char path[4096], *buf;
@@ -439,6 +447,37 @@ Test(tokenizer, create_byte_level_spec)
     cr_assert_null(t);
 }
 
+/* A hand-written sentencepiece-style tokenizer.json: merges as [left, right]
+   pairs (tokenizers >= 0.20), no byte fallback, consecutive unknowns fused. */
+Test(tokenizer, hf_pair_merges_and_fused_unk)
+{
+    char path[4096];
+    write_text(in_tmp(path, sizeof path, "tokenizer.json"),
+               "{\"added_tokens\": [{\"id\": 0, \"content\": \"<unk>\", \"special\": true}],"
+               " \"normalizer\": {\"type\": \"Sequence\", \"normalizers\": ["
+               "{\"type\": \"Prepend\", \"prepend\": \"\u2581\"},"
+               "{\"type\": \"Replace\", \"pattern\": {\"String\": \" \"}, \"content\": \"\u2581\"}]},"
+               " \"model\": {\"type\": \"BPE\", \"unk_token\": \"<unk>\", \"fuse_unk\": true,"
+               " \"vocab\": {\"<unk>\": 0, \"\u2581\": 1, \"a\": 2, \"b\": 3, \"\u2581a\": 4, \"ab\": 5,"
+               " \"\u2581ab\": 6},"
+               " \"merges\": [[\"a\", \"b\"], [\"\u2581\", \"a\"], [\"\u2581a\", \"b\"], [\"\u2581\", \"ab\"]]}}");
+    qn_tokenizer *t = NULL;
+    qn_err err = { 0 };
+    cr_assert_eq(qn_tok_load_hf(&t, path, &err), QN_OK, "%s", err.msg);
+    cr_assert_eq(qn_tok_kind_of(t), QN_TOK_SPM);
+    int32_t *ids;
+    size_t n;
+    /* "▁ab": rank 0 merges a+b first, then "▁"+"ab" (rank 3); "▁a"+"b" never gets its turn */
+    encode(t, "ab ab", 5, (qn_tok_encode_opts){ 0 }, &ids, &n);
+    cr_assert(n == 2 && ids[0] == 6 && ids[1] == 6, "n=%zu", n);
+    free(ids);
+    /* "c" and "d" are unknown: one fused <unk> */
+    encode(t, "cd a", 4, (qn_tok_encode_opts){ 0 }, &ids, &n);
+    cr_assert(n == 3 && ids[0] == 1 && ids[1] == 0 && ids[2] == 4, "n=%zu", n);
+    free(ids);
+    qn_tok_free(t);
+}
+
 /* ---- save_hf ------------------------------------------------------------ */
 
 static void check_save_load(const char *which, bool parse_special)
@@ -520,14 +559,6 @@ Test(tokenizer, save_hf_writes_config)
 }
 
 /* ---- broken input ------------------------------------------------------- */
-
-static void write_text(const char *path, const char *text)
-{
-    FILE *fp = fopen(path, "wb");
-    cr_assert_not_null(fp, "%s: cannot create", path);
-    cr_assert_eq(fwrite(text, 1, strlen(text), fp), strlen(text));
-    cr_assert_eq(fclose(fp), 0);
-}
 
 static void expect_hf_error(const char *json, qn_status want, const char *word)
 {
