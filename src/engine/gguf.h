@@ -81,7 +81,7 @@ const qn_gguf_value *qn_gguf_find(const qn_gguf_file *f, const char *key);
 
 /* Typed getters. An absent key or a value of another kind is QN_ERR_FORMAT
    naming the file and the key. Integer getters take any integer type whose
-   value fits; float getters take FLOAT32 or FLOAT64. */
+   value fits; the float getter takes any number. */
 qn_status qn_gguf_get_u32(const qn_gguf_file *f, const char *key, uint32_t *out, qn_err *err);
 qn_status qn_gguf_get_i64(const qn_gguf_file *f, const char *key, int64_t *out, qn_err *err);
 qn_status qn_gguf_get_f32(const qn_gguf_file *f, const char *key, float *out, qn_err *err);

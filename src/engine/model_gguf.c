@@ -308,24 +308,24 @@ qn_status qn_gguf_llama_tokenizer(const qn_gguf_file *f, qn_tokenizer **tok, qn_
     if ((s = qn_gguf_get_str_arr(f, "tokenizer.ggml.tokens", &spec.pieces, &spec.n_vocab, err))) return s;
     size_t n;
     if (qn_gguf_find(f, "tokenizer.ggml.scores")) {
-        if ((s = qn_gguf_get_f32_arr(f, "tokenizer.ggml.scores", &scores, &n, err))) goto fail;
+        if ((s = qn_gguf_get_f32_arr(f, "tokenizer.ggml.scores", &scores, &n, err))) goto done;
         if (n != spec.n_vocab) {
             s = qn_err_set(err, QN_ERR_SHAPE, "%s: tokenizer.ggml.scores has %zu entries for %zu tokens",
                            path, n, spec.n_vocab);
-            goto fail;
+            goto done;
         }
     }
     if (qn_gguf_find(f, "tokenizer.ggml.token_type")) {
-        if ((s = qn_gguf_get_i32_arr(f, "tokenizer.ggml.token_type", &types, &n, err))) goto fail;
+        if ((s = qn_gguf_get_i32_arr(f, "tokenizer.ggml.token_type", &types, &n, err))) goto done;
         if (n != spec.n_vocab) {
             s = qn_err_set(err, QN_ERR_SHAPE, "%s: tokenizer.ggml.token_type has %zu entries for %zu tokens",
                            path, n, spec.n_vocab);
-            goto fail;
+            goto done;
         }
     }
     if (spec.kind == QN_TOK_BYTE_BPE || qn_gguf_find(f, "tokenizer.ggml.merges"))
-        if ((s = qn_gguf_get_str_arr(f, "tokenizer.ggml.merges", &spec.merges, &spec.n_merges, err))) goto fail;
-    if (spec.kind == QN_TOK_BYTE_BPE && (s = pretokenizer(f, &spec.split_regex, err))) goto fail;
+        if ((s = qn_gguf_get_str_arr(f, "tokenizer.ggml.merges", &spec.merges, &spec.n_merges, err))) goto done;
+    if (spec.kind == QN_TOK_BYTE_BPE && (s = pretokenizer(f, &spec.split_regex, err))) goto done;
     spec.scores = scores;
     spec.types = types;
     spec.add_bos = true;
@@ -337,19 +337,19 @@ qn_status qn_gguf_llama_tokenizer(const qn_gguf_file *f, qn_tokenizer **tok, qn_
         (s = opt_bool(f, "tokenizer.ggml.add_bos_token", &spec.add_bos, err)) ||
         (s = opt_bool(f, "tokenizer.ggml.add_eos_token", &spec.add_eos, err)) ||
         (s = opt_bool(f, "tokenizer.ggml.add_space_prefix", &spec.add_dummy_prefix, err)))
-        goto fail;
+        goto done;
     const int ids[3] = { spec.bos_id, spec.eos_id, spec.unk_id };
     for (int i = 0; i < 3; i++)
         if (ids[i] >= 0 && (size_t)ids[i] >= spec.n_vocab) {
             s = qn_err_set(err, QN_ERR_FORMAT, "%s: special token id %d is outside the %zu-token vocabulary",
                            path, ids[i], spec.n_vocab);
-            goto fail;
+            goto done;
         }
     if ((s = qn_tok_create(tok, &spec, err))) {
         qn_err_prefix(err, "%s: ", path);
-        goto fail;
+        goto done;
     }
-fail:
+done:
     free(scores);
     free(types);
     return s;

@@ -195,6 +195,130 @@ Test(gguf, q4_k_m_file_holds_the_expected_types)
     qn_gguf_close(f);
 }
 
+/* ---- a hand-built file with every value type ---- */
+
+typedef struct { unsigned char *b; size_t n; } bytes;
+
+static void put(bytes *x, const void *p, size_t n)
+{
+    x->b = realloc(x->b, x->n + n);
+    memcpy(x->b + x->n, p, n);
+    x->n += n;
+}
+static void put_u32(bytes *x, uint32_t v) { put(x, &v, 4); }
+static void put_u64(bytes *x, uint64_t v) { put(x, &v, 8); }
+static void put_str(bytes *x, const char *s) { put_u64(x, strlen(s)); put(x, s, strlen(s)); }
+static void put_key(bytes *x, const char *key, qn_gguf_type t) { put_str(x, key); put_u32(x, t); }
+
+/* Version 2, alignment `align`: one key/value of each type, nested arrays of
+   strings, an empty array; tensors "a" (f32 [4, 2]) and "b" (q8_0, 32 values). */
+static bytes synthetic_file(uint32_t align)
+{
+    bytes x = { NULL, 0 };
+    put(&x, "GGUF", 4); put_u32(&x, 2); put_u64(&x, 2); put_u64(&x, 16);
+    uint8_t u8 = 200; int8_t i8 = -5; uint16_t u16 = 60000; int16_t i16 = -30000;
+    int32_t i32 = -2000000000; float f32 = 1.5f; uint8_t yes = 1; double f64 = 0.25;
+    put_key(&x, "u8", QN_GGUF_UINT8); put(&x, &u8, 1);
+    put_key(&x, "i8", QN_GGUF_INT8); put(&x, &i8, 1);
+    put_key(&x, "u16", QN_GGUF_UINT16); put(&x, &u16, 2);
+    put_key(&x, "i16", QN_GGUF_INT16); put(&x, &i16, 2);
+    put_key(&x, "u32", QN_GGUF_UINT32); put_u32(&x, 4000000000u);
+    put_key(&x, "i32", QN_GGUF_INT32); put(&x, &i32, 4);
+    put_key(&x, "f32", QN_GGUF_FLOAT32); put(&x, &f32, 4);
+    put_key(&x, "bool", QN_GGUF_BOOL); put(&x, &yes, 1);
+    put_key(&x, "str", QN_GGUF_STRING); put_str(&x, "h\xc3\xa9llo");
+    put_key(&x, "u64", QN_GGUF_UINT64); put_u64(&x, 1ull << 40);
+    put_key(&x, "i64", QN_GGUF_INT64); put_u64(&x, (uint64_t)-(1ll << 40));
+    put_key(&x, "f64", QN_GGUF_FLOAT64); put(&x, &f64, 8);
+    put_key(&x, "arr.i16", QN_GGUF_ARRAY); put_u32(&x, QN_GGUF_INT16); put_u64(&x, 3);
+    int16_t v[3] = { 1, -2, 3 };
+    put(&x, v, 6);
+    put_key(&x, "arr.nested", QN_GGUF_ARRAY); put_u32(&x, QN_GGUF_ARRAY); put_u64(&x, 3);
+    put_u32(&x, QN_GGUF_STRING); put_u64(&x, 2); put_str(&x, "a"); put_str(&x, "bc");
+    put_u32(&x, QN_GGUF_STRING); put_u64(&x, 0);
+    put_u32(&x, QN_GGUF_UINT8); put_u64(&x, 1); put(&x, &u8, 1);
+    put_key(&x, "arr.empty", QN_GGUF_ARRAY); put_u32(&x, QN_GGUF_FLOAT32); put_u64(&x, 0);
+    put_key(&x, "general.alignment", QN_GGUF_UINT32); put_u32(&x, align);
+    put_str(&x, "a"); put_u32(&x, 2); put_u64(&x, 4); put_u64(&x, 2); put_u32(&x, QN_GGML_F32); put_u64(&x, 0);
+    put_str(&x, "b"); put_u32(&x, 1); put_u64(&x, 32); put_u32(&x, QN_GGML_Q8_0); put_u64(&x, align);
+    while (x.n % align) put(&x, "", 1);
+    for (int i = 0; i < 8; i++) { float a = (float)i - 3.5f; put(&x, &a, 4); }
+    while (x.n % align) put(&x, "", 1);
+    uint16_t half = 0x3800;                               /* fp16 0.5 */
+    put(&x, &half, 2);
+    for (int i = 0; i < 32; i++) { int8_t q = (int8_t)(i - 16); put(&x, &q, 1); }
+    return x;
+}
+
+Test(gguf, every_value_type_and_a_wider_alignment)
+{
+    bytes x = synthetic_file(64);
+    char path[512];
+    snprintf(path, sizeof path, "%s/synthetic.gguf", g_dir);
+    ts_write_file(path, x.b, x.n);
+    qn_gguf_file *f = open_ok(path);
+    qn_err err = {0};
+    cr_expect(qn_gguf_version(f) == 2 && qn_gguf_alignment(f) == 64 && qn_gguf_kv_count(f) == 16);
+    uint32_t u;
+    int64_t i;
+    float fl;
+    bool b;
+    const char *s;
+    cr_expect(qn_gguf_get_u32(f, "u8", &u, &err) == QN_OK && u == 200);
+    cr_expect(qn_gguf_get_u32(f, "u16", &u, &err) == QN_OK && u == 60000);
+    cr_expect(qn_gguf_get_u32(f, "u32", &u, &err) == QN_OK && u == 4000000000u);
+    cr_expect_eq(qn_gguf_get_u32(f, "i8", &u, &err), QN_ERR_FORMAT, "-5 is no uint32");
+    cr_expect_eq(qn_gguf_get_u32(f, "u64", &u, &err), QN_ERR_FORMAT, "2^40 is no uint32");
+    cr_expect(qn_gguf_get_i64(f, "i8", &i, &err) == QN_OK && i == -5);
+    cr_expect(qn_gguf_get_i64(f, "i16", &i, &err) == QN_OK && i == -30000);
+    cr_expect(qn_gguf_get_i64(f, "i32", &i, &err) == QN_OK && i == -2000000000);
+    cr_expect(qn_gguf_get_i64(f, "i64", &i, &err) == QN_OK && i == -(1ll << 40));
+    cr_expect(qn_gguf_get_i64(f, "u64", &i, &err) == QN_OK && i == 1ll << 40);
+    cr_expect(qn_gguf_get_f32(f, "f32", &fl, &err) == QN_OK && fl == 1.5f);
+    cr_expect(qn_gguf_get_f32(f, "f64", &fl, &err) == QN_OK && fl == 0.25f);
+    cr_expect(qn_gguf_get_bool(f, "bool", &b, &err) == QN_OK && b);
+    cr_expect(qn_gguf_get_str(f, "str", &s, &err) == QN_OK && strcmp(s, "h\xc3\xa9llo") == 0);
+    cr_expect_eq(qn_gguf_get_bool(f, "u8", &b, &err), QN_ERR_FORMAT);
+    cr_expect(strstr(err.msg, "'u8' is uint8, expected bool"), "%s", err.msg);
+    int32_t *ints;
+    float *floats;
+    size_t n;
+    cr_assert_eq(qn_gguf_get_i32_arr(f, "arr.i16", &ints, &n, &err), QN_OK, "%s", err.msg);
+    cr_expect(n == 3 && ints[0] == 1 && ints[1] == -2 && ints[2] == 3);
+    free(ints);
+    cr_assert_eq(qn_gguf_get_f32_arr(f, "arr.empty", &floats, &n, &err), QN_OK, "%s", err.msg);
+    cr_expect_eq(n, 0);
+    free(floats);
+    const qn_gguf_value *nested = qn_gguf_find(f, "arr.nested");
+    cr_assert(nested && nested->type == QN_GGUF_ARRAY && nested->arr.elem == QN_GGUF_ARRAY && nested->arr.n == 3);
+    const qn_gguf_value *it = nested->arr.items;
+    cr_expect(it[0].arr.elem == QN_GGUF_STRING && it[0].arr.n == 2);
+    cr_expect(strcmp(it[0].arr.strs[0], "a") == 0 && strcmp(it[0].arr.strs[1], "bc") == 0);
+    cr_expect(it[1].arr.elem == QN_GGUF_STRING && it[1].arr.n == 0);
+    cr_expect(it[2].arr.elem == QN_GGUF_UINT8 && it[2].arr.n == 1 && *(const uint8_t *)it[2].arr.raw == 200);
+    cr_expect_eq(qn_gguf_get_str_arr(f, "arr.nested", &(const char *const *){0}, &n, &err), QN_ERR_FORMAT);
+    cr_expect(strstr(err.msg, "array of array"), "%s", err.msg);
+
+    const qn_gguf_tensor *a = qn_gguf_tensor_find(f, "a"), *q = qn_gguf_tensor_find(f, "b");
+    cr_assert(a && q);
+    cr_expect(a->ne[0] == 4 && a->ne[1] == 2 && q->offset == 64 && q->nbytes == 34);
+    cr_expect_eq((const unsigned char *)q->data - (const unsigned char *)a->data, 64);
+    float av[8], qv[32];
+    cr_assert_eq(qn_gguf_tensor_to_f32(f, a, av, &err), QN_OK);
+    cr_assert_eq(qn_gguf_tensor_to_f32(f, q, qv, &err), QN_OK);
+    for (int k = 0; k < 8; k++) cr_expect_eq(av[k], (float)k - 3.5f);
+    for (int k = 0; k < 32; k++) cr_expect_eq(qv[k], 0.5f * (float)(k - 16));
+    qn_gguf_close(f);
+    free(x.b);
+
+    x = synthetic_file(48);                               /* not a power of two */
+    ts_write_file(path, x.b, x.n);
+    f = NULL;
+    cr_expect_eq(qn_gguf_open(&f, path, &err), QN_ERR_FORMAT);
+    cr_expect(strstr(err.msg, path) && strstr(err.msg, "power of two"), "%s", err.msg);
+    free(x.b);
+}
+
 /* ---- tensor values against llama2.c ---- */
 
 /* Checks every tensor of a GGUF file against the llama2.c original, with the
@@ -433,8 +557,6 @@ Test(gguf, quantized_model_opens_without_a_tokenizer)
 }
 
 /* ---- damaged and foreign files ---- */
-
-typedef struct { unsigned char *b; size_t n; } bytes;
 
 static bytes f32_bytes(void)
 {
