@@ -28,6 +28,7 @@ BENCH_SRCS := $(shell find bench -name '*.c' | sort)
 BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 BIN       := quench
 
+SHELL := /bin/bash
 .PHONY: all test asan bench clean
 all: $(BIN)
 
@@ -60,9 +61,14 @@ QN_SHARED ?= $(abspath ../shared)
 test: $(TEST_BIN) $(BUILD)/quench
 	QN_SHARED=$(QN_SHARED) QN_BIN=$(abspath $(BUILD)/quench) $(TEST_BIN) --jobs 2 $(TEST_ARGS)
 
+# Criterion counts a test as passed even when a sanitizer reported in it, so
+# the log is searched too.
 asan:
-	$(MAKE) BUILD=build-asan OPT=-O1 SANITIZE="-fsanitize=address,undefined -fno-omit-frame-pointer" test \
-	  ASAN_OPTIONS=detect_leaks=1
+	@mkdir -p build-asan
+	set -o pipefail; $(MAKE) BUILD=build-asan OPT=-O1 \
+	  SANITIZE="-fsanitize=address,undefined -fno-omit-frame-pointer" test 2>&1 | tee build-asan/test.log
+	@! grep -E "ERROR: (Address|Leak)Sanitizer|runtime error:" build-asan/test.log || \
+	  (echo "make asan: sanitizer reports above"; exit 1)
 
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libquench.a
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
