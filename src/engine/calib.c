@@ -52,10 +52,7 @@ qn_status qn_calib_windows(size_t n_tokens, size_t n, size_t len, uint64_t seed,
 
 qn_status qn_model_replace_linear(qn_model *m, qn_tensor_role role, int layer, float *W, qn_err *err)
 {
-    qn_layer *l = &m->layers[layer];
-    qn_linear *lin = role == QN_T_WQ ? &l->wq : role == QN_T_WK ? &l->wk : role == QN_T_WV ? &l->wv
-                   : role == QN_T_WO ? &l->wo : role == QN_T_GATE ? &l->w_gate : role == QN_T_UP ? &l->w_up
-                   : role == QN_T_DOWN ? &l->w_down : NULL;
+    qn_linear *lin = role == QN_T_LM_HEAD ? NULL : qn_model_linear(m, role, layer);
     if (!lin) return qn_err_set(err, QN_ERR_ARG, "role %d is not a block linear", (int)role);
     float **grown = realloc(m->owned, (m->n_owned + 1) * sizeof *grown);
     if (!grown) return qn_err_set(err, QN_ERR_NOMEM, "out of memory");
@@ -109,20 +106,6 @@ static const qn_tensor_role k_groups[QN_TAP_COUNT][3] = {
 };
 static const int k_group_size[QN_TAP_COUNT] = { 3, 1, 2, 1 };
 
-static const qn_linear *linear_of(const qn_model *m, qn_tensor_role role, int layer)
-{
-    const qn_layer *l = &m->layers[layer];
-    switch (role) {
-    case QN_T_WQ: return &l->wq;
-    case QN_T_WK: return &l->wk;
-    case QN_T_WV: return &l->wv;
-    case QN_T_WO: return &l->wo;
-    case QN_T_GATE: return &l->w_gate;
-    case QN_T_UP: return &l->w_up;
-    default: return &l->w_down;
-    }
-}
-
 static qn_status quantize_group(qn_model *m, int layer, qn_tap_point g, const hessian_acc *acc,
                                 const qn_calib_plan *plan, qn_event_sink sink, qn_err *err)
 {
@@ -132,7 +115,7 @@ static qn_status quantize_group(qn_model *m, int layer, qn_tap_point g, const he
     qn_status s = QN_OK;
     for (int k = 0; k < k_group_size[g] && !s; k++) {
         qn_tensor_role role = k_groups[g][k];
-        const qn_linear *lin = linear_of(m, role, layer);
+        const qn_linear *lin = qn_model_linear(m, role, layer);
         char name[96];
         qn_llama_tensor_name(role, layer, name, sizeof name);
         name[strlen(name) - strlen(".weight")] = 0;
@@ -178,7 +161,7 @@ qn_status qn_calib_run(qn_model *m, const qn_calib_plan *plan, qn_event_sink sin
             for (int g = 0; g < QN_TAP_COUNT; g++) {
                 if (cancel && atomic_load(cancel)) { s = qn_err_set(err, QN_ERR_CANCELLED, "quantization cancelled"); goto done; }
                 acc.want = (qn_tap_point)g;
-                acc.d = linear_of(m, k_groups[g][0], layer)->d_in;
+                acc.d = qn_model_linear(m, k_groups[g][0], layer)->d_in;
                 qn_emit(sink, &(qn_event){ .kind = QN_EV_STAGE, .stage = "calibrate", .layer = layer,
                                            .n_layers = c->n_layers, .done = g, .total = QN_TAP_COUNT });
                 if ((s = collect_hessian(m, st, layer, plan, X, scratch, &acc, err))) goto done;

@@ -118,11 +118,12 @@ static qn_status load_tensor(qn_model *m, const qn_tensor_desc *d, const float *
     return keep(m, &t, err);
 }
 
-static qn_linear *linear_slot(qn_model *m, const qn_tensor_desc *d)
+qn_linear *qn_model_linear(qn_model *m, int role, int layer)
 {
-    if (d->role == QN_T_LM_HEAD) return &m->lm_head;
-    qn_layer *l = &m->layers[d->layer];
-    switch (d->role) {
+    if (role == QN_T_LM_HEAD) return &m->lm_head;
+    if (layer < 0 || layer >= m->cfg.n_layers) return NULL;
+    qn_layer *l = &m->layers[layer];
+    switch (role) {
     case QN_T_WQ: return &l->wq;
     case QN_T_WK: return &l->wk;
     case QN_T_WV: return &l->wv;
@@ -148,7 +149,7 @@ static qn_status load_weights(qn_model *m, qn_event_sink sink, qn_err *err)
         const float *data = NULL;
         qn_status s = load_tensor(m, &d, &data, err);
         if (s) return s;
-        qn_linear *lin = linear_slot(m, &d);
+        qn_linear *lin = qn_model_linear(m, d.role, d.layer);
         if (lin) {
             *lin = qn_linear_f32(data, (size_t)d.shape[0], (size_t)d.shape[1]);
         } else if (d.role == QN_T_EMBED) {

@@ -48,6 +48,10 @@ typedef struct {
 qn_status qn_model_open(qn_model **out, const char *path, const qn_model_opts *opts, qn_err *err);
 void      qn_model_close(qn_model *m);   /* NULL is fine */
 
+/* The linear a role names in a block (lm_head for QN_T_LM_HEAD, layer ignored);
+   NULL for roles that are not linears. Role values are llama_layout.h's. */
+qn_linear *qn_model_linear(qn_model *m, int role, int layer);
+
 /* Lets states hold up to n positions, past max_position_embeddings (RoPE
    extrapolates; quality past the trained length is the user's risk, as in
    llama.cpp, which only warns). Some converters write a context_length smaller
