@@ -14,8 +14,8 @@ BUILD   ?= build
 OPT     ?= -O2
 SANITIZE ?=
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra $(OPT) -g -fopenmp -pthread \
-           -I src -I $(OPENBLAS_INC) $(SANITIZE) -MMD -MP
-LDLIBS  += -L$(OPENBLAS_LIB) -Wl,--disable-new-dtags,-rpath,$(OPENBLAS_LIB) -lopenblas -llapacke -ljansson -lpcre2-8 -lm -lpthread
+           -I src -I $(OPENBLAS_INC) $(SANITIZE) -MMD -MP $(shell pkg-config --cflags freetype2)
+LDLIBS  += -L$(OPENBLAS_LIB) -Wl,--disable-new-dtags,-rpath,$(OPENBLAS_LIB) -lopenblas -llapacke -ljansson -lpcre2-8 -lpng -lfreetype -lm -lpthread
 LDFLAGS += -fopenmp $(SANITIZE)
 
 SRCS      := $(shell find src -name '*.c' ! -name main.c | sort)

@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "engine/fileio.h"
+#include "engine/json_file.h"
 
 void qn_config_init(qn_config *c)
 {
@@ -30,11 +30,11 @@ static qn_status get_int(json_t *root, const char *key, int *dst, bool required,
         if (required) return qn_err_set(err, QN_ERR_FORMAT, "%s: missing key '%s'", path, key);
         return QN_OK;
     }
-    if (!json_is_integer(v))
+    double x = json_number_value(v);
+    if (!json_is_number(v) || x != floor(x))
         return qn_err_set(err, QN_ERR_FORMAT, "%s: '%s' must be an integer", path, key);
-    json_int_t x = json_integer_value(v);
     if (x < -1 || x > 0x7fffffff)
-        return qn_err_set(err, QN_ERR_FORMAT, "%s: '%s' = %lld is out of range", path, key, (long long)x);
+        return qn_err_set(err, QN_ERR_FORMAT, "%s: '%s' = %g is out of range", path, key, x);
     *dst = (int)x;
     return QN_OK;
 }
@@ -55,8 +55,10 @@ static qn_status get_token_id(json_t *root, const char *key, int *dst, const cha
     json_t *v = json_object_get(root, key);
     if (json_is_array(v) && json_array_size(v) > 0) v = json_array_get(v, 0);
     if (!v || json_is_null(v)) return QN_OK;
-    if (!json_is_integer(v)) return qn_err_set(err, QN_ERR_FORMAT, "%s: '%s' must be an integer", path, key);
-    *dst = (int)json_integer_value(v);
+    double x = json_number_value(v);
+    if (!json_is_number(v) || x != floor(x) || x < -1 || x > 0x7fffffff)
+        return qn_err_set(err, QN_ERR_FORMAT, "%s: '%s' must be a token id", path, key);
+    *dst = (int)x;
     return QN_OK;
 }
 
@@ -128,15 +130,9 @@ static qn_status parse_config(json_t *root, qn_config *c, const char *path, qn_e
 qn_status qn_config_load_hf(qn_config *c, const char *path, qn_err *err)
 {
     qn_config_init(c);
-    char *text = NULL;
-    size_t len = 0;
-    qn_status s = qn_file_read_all(path, &text, &len, err);
+    json_t *root = NULL;
+    qn_status s = qn_json_load(path, &root, err);
     if (s) return s;
-    json_error_t je;
-    json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
-    free(text);
-    if (!root)
-        return qn_err_set(err, QN_ERR_FORMAT, "%s: malformed JSON at line %d: %s", path, je.line, je.text);
     s = parse_config(root, c, path, err);
     json_decref(root);
     return s;
@@ -219,15 +215,7 @@ qn_status qn_config_save_hf(const qn_config *c, const char *path, qn_err *err)
     json_object_set_new(root, "initializer_range", json_real(0.02));
     json_object_set_new(root, "use_cache", json_true());
 
-    char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    qn_status s = qn_json_save(root, path, err);
     json_decref(root);
-    if (!text) return qn_err_set(err, QN_ERR_NOMEM, "%s: cannot serialise config", path);
-    qn_atomic_file f;
-    qn_status s = qn_atomic_open(&f, path, err);
-    if (!s) s = qn_atomic_write(&f, text, strlen(text), err);
-    if (!s) s = qn_atomic_write(&f, "\n", 1, err);
-    if (!s) s = qn_atomic_commit(&f, err);
-    else qn_atomic_abort(&f);
-    free(text);
     return s;
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "engine/fileio.h"
+#include "engine/json_file.h"
 #include "engine/llama_layout.h"
 #include "engine/safetensors.h"
 
@@ -18,17 +19,8 @@ static qn_status write_generation_config(const char *dir, const qn_config *cfg, 
     if (cfg->bos_id >= 0) json_object_set_new(o, "bos_token_id", json_integer(cfg->bos_id));
     if (cfg->eos_id >= 0) json_object_set_new(o, "eos_token_id", json_integer(cfg->eos_id));
     json_object_set_new(o, "_from_model_config", json_true());
-    char *text = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    qn_status s = qn_json_save(o, path, err);
     json_decref(o);
-    if (!text) return qn_err_set(err, QN_ERR_NOMEM, "%s: out of memory", path);
-    qn_atomic_file f;
-    qn_status s = qn_atomic_open(&f, path, err);
-    if (!s) {
-        s = qn_atomic_write(&f, text, strlen(text), err);
-        if (!s) s = qn_atomic_write(&f, "\n", 1, err);
-        if (!s) s = qn_atomic_commit(&f, err); else qn_atomic_abort(&f);
-    }
-    free(text);
     return s;
 }
 

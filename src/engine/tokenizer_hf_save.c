@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "engine/fileio.h"
+#include "engine/json_file.h"
 #include "engine/tokenizer_impl.h"
 
 typedef struct {
@@ -216,29 +217,11 @@ static json_t *added_tokens(const qn_tokenizer *t)
 
 /* ---- writing ------------------------------------------------------------ */
 
-typedef struct { qn_atomic_file *f; qn_err *err; } dump_ctx;
-
-static int dump_chunk(const char *buf, size_t size, void *data)
-{
-    dump_ctx *c = data;
-    return qn_atomic_write(c->f, buf, size, c->err) == QN_OK ? 0 : -1;
-}
-
 static qn_status write_json(json_t *root, const char *dir, const char *name, qn_err *err)
 {
     char path[4096];
-    qn_atomic_file f;
-    qn_status s;
     if (!qn_path_join(path, sizeof path, dir, name)) return qn_err_set(err, QN_ERR_ARG, "%s: path too long", dir);
-    if ((s = qn_atomic_open(&f, path, err))) return s;
-    dump_ctx c = { &f, err };
-    if (json_dump_callback(root, dump_chunk, &c, JSON_INDENT(2)) != 0 || qn_atomic_write(&f, "\n", 1, err)) {
-        if (!f.failed) qn_err_set(err, QN_ERR_NOMEM, "%s: JSON serialization failed", path);
-        qn_status e = err ? err->status : QN_ERR_IO;
-        qn_atomic_abort(&f);
-        return e;
-    }
-    return qn_atomic_commit(&f, err);
+    return qn_json_save(root, path, err);
 }
 
 qn_status qn_tok_save_hf(const qn_tokenizer *t, const char *dir, qn_err *err)

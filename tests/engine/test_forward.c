@@ -140,8 +140,10 @@ Test(forward, rejects_out_of_range_tokens_and_positions)
     cr_expect_eq(qn_forward(m, st, bad, 2, 0, false, &l, &err), QN_ERR_ARG);
     int32_t ok[] = { 1, 2, 3, 4 };
     cr_expect_eq(qn_forward(m, st, ok, 4, 6, false, &l, &err), QN_ERR_ARG);
-    cr_expect_eq(qn_state_create(&st, m, 100000, 1, &err), QN_ERR_ARG);
+    qn_state *too_long = NULL;
+    cr_expect_eq(qn_state_create(&too_long, m, 100000, 1, &err), QN_ERR_ARG);
     cr_expect(strstr(err.msg, "max_position_embeddings"), "message: %s", err.msg);
+    qn_state_free(st);
     qn_model_close(m);
 }
 

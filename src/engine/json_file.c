@@ -1,0 +1,41 @@
+/* json_file.c: checked JSON loading and atomic saving (see json_file.h). */
+#include "engine/json_file.h"
+
+#include "engine/fileio.h"
+
+qn_status qn_json_load(const char *path, json_t **out, qn_err *err)
+{
+    *out = NULL;
+    char *text = NULL;
+    size_t len = 0;
+    qn_status s = qn_file_read_all(path, &text, &len, err);
+    if (s) return s;
+    json_error_t je;
+    *out = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL, &je);
+    free(text);
+    if (!*out) return qn_err_set(err, QN_ERR_FORMAT, "%s: malformed JSON at line %d: %s", path, je.line, je.text);
+    return QN_OK;
+}
+
+typedef struct { qn_atomic_file *f; qn_err *err; } dump_ctx;
+
+static int dump_chunk(const char *buf, size_t size, void *data)
+{
+    dump_ctx *c = data;
+    return qn_atomic_write(c->f, buf, size, c->err) == QN_OK ? 0 : -1;
+}
+
+qn_status qn_json_save(const json_t *root, const char *path, qn_err *err)
+{
+    qn_atomic_file f;
+    qn_status s = qn_atomic_open(&f, path, err);
+    if (s) return s;
+    dump_ctx c = { &f, err };
+    if (json_dump_callback(root, dump_chunk, &c, JSON_INDENT(2)) != 0 || qn_atomic_write(&f, "\n", 1, err)) {
+        if (!f.failed) qn_err_set(err, QN_ERR_NOMEM, "%s: JSON serialization failed", path);
+        qn_status e = err ? err->status : QN_ERR_IO;
+        qn_atomic_abort(&f);
+        return e;
+    }
+    return qn_atomic_commit(&f, err);
+}

@@ -1,0 +1,14 @@
+/* json_file.h: JSON files through jansson: loading with a message that names
+   the file and the line, saving atomically (temporary name, then rename). */
+#ifndef QN_JSON_FILE_H
+#define QN_JSON_FILE_H
+#include <jansson.h>
+#include "status.h"
+
+/* Loads path; duplicate keys are an error; integers too large for json_int_t
+   (a tokenizer_config.json's model_max_length of 1e30, say) become reals. */
+qn_status qn_json_load(const char *path, json_t **out, qn_err *err);
+/* Writes root, indented by 2 and newline-terminated, to path atomically. */
+qn_status qn_json_save(const json_t *root, const char *path, qn_err *err);
+
+#endif
