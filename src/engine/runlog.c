@@ -1,0 +1,84 @@
+/* runlog.c: append-only JSON-lines log with crash-tolerant reading (see runlog.h). */
+#define _POSIX_C_SOURCE 200809L
+#include "engine/runlog.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "engine/fileio.h"
+
+struct qn_runlog {
+    FILE *fp;
+    char path[4096];
+};
+
+qn_status qn_runlog_open(qn_runlog **out, const char *path, bool append, qn_err *err)
+{
+    *out = NULL;
+    qn_runlog *log = calloc(1, sizeof *log);
+    if (!log) return qn_err_set(err, QN_ERR_NOMEM, "%s: out of memory", path);
+    snprintf(log->path, sizeof log->path, "%s", path);
+    log->fp = fopen(path, append ? "ab" : "wb");
+    if (!log->fp) {
+        qn_status s = qn_err_set(err, QN_ERR_IO, "%s: %s", path, strerror(errno));
+        free(log);
+        return s;
+    }
+    *out = log;
+    return QN_OK;
+}
+
+qn_status qn_runlog_write(qn_runlog *log, const json_t *event, qn_err *err)
+{
+    char *line = json_dumps(event, JSON_COMPACT);
+    if (!line) return qn_err_set(err, QN_ERR_NOMEM, "%s: cannot serialise an event", log->path);
+    size_t n = strlen(line);
+    int bad = fwrite(line, 1, n, log->fp) != n || fputc('\n', log->fp) == EOF || fflush(log->fp) != 0 ||
+              fsync(fileno(log->fp)) != 0;
+    int e = errno;
+    free(line);
+    if (bad) return qn_err_set(err, QN_ERR_IO, "%s: write failed: %s", log->path, strerror(e ? e : EIO));
+    return QN_OK;
+}
+
+void qn_runlog_close(qn_runlog *log)
+{
+    if (!log) return;
+    if (log->fp) fclose(log->fp);
+    free(log);
+}
+
+qn_status qn_runlog_read(const char *path, json_t **events, qn_err *err)
+{
+    *events = NULL;
+    char *text = NULL;
+    size_t len = 0;
+    qn_status s = qn_file_read_all(path, &text, &len, err);
+    if (s) return s;
+    json_t *arr = json_array();
+    size_t line_no = 0;
+    for (char *p = text; p < text + len;) {
+        char *nl = memchr(p, '\n', (size_t)(text + len - p));
+        size_t n = nl ? (size_t)(nl - p) : (size_t)(text + len - p);
+        line_no++;
+        if (n > 0) {
+            json_error_t je;
+            json_t *ev = json_loadb(p, n, 0, &je);
+            if (!ev || !json_is_object(ev)) {
+                json_decref(ev);
+                if (!nl) break;   /* torn last line */
+                json_decref(arr);
+                free(text);
+                return qn_err_set(err, QN_ERR_FORMAT, "%s: line %zu is not a JSON object", path, line_no);
+            }
+            json_array_append_new(arr, ev);
+        }
+        p += n + (nl ? 1 : 0);
+    }
+    free(text);
+    *events = arr;
+    return QN_OK;
+}
