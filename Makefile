@@ -65,7 +65,7 @@ test: $(TEST_BIN) $(BUILD)/quench
 # the log is searched too.
 asan:
 	@mkdir -p build-asan
-	set -o pipefail; $(MAKE) BUILD=build-asan OPT=-O1 \
+	set -o pipefail; LSAN_OPTIONS=suppressions=$(abspath tests/lsan.supp) $(MAKE) BUILD=build-asan OPT=-O1 \
 	  SANITIZE="-fsanitize=address,undefined -fno-omit-frame-pointer" test 2>&1 | tee build-asan/test.log
 	@! grep -E "ERROR: (Address|Leak)Sanitizer|runtime error:" build-asan/test.log || \
 	  (echo "make asan: sanitizer reports above"; exit 1)
