@@ -29,7 +29,7 @@ BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 BIN       := quench
 
 SHELL := /bin/bash
-.PHONY: all test asan bench clean
+.PHONY: all test asan bench clean test-interop
 all: $(BIN)
 
 $(BUILD)/%.o: %.c
@@ -82,3 +82,14 @@ clean:
 	rm -rf build build-asan $(BIN)
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# Interop with the Python ecosystem (transformers, torch; aqlm later), installed
+# from the package index into a private virtual environment. Not part of `make test`.
+INTEROP_VENV ?= build/interop-venv
+$(INTEROP_VENV)/.ready:
+	python3 -m venv $(INTEROP_VENV)
+	$(INTEROP_VENV)/bin/pip install -q numpy safetensors transformers torch sentencepiece
+	touch $@
+
+test-interop: $(BIN) $(INTEROP_VENV)/.ready
+	$(INTEROP_VENV)/bin/python tests/interop/check_hf_import.py assets/stories260K ./$(BIN)

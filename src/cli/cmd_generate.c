@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "cli/args.h"
+#include "cli/interrupt.h"
 #include "cli/session.h"
 #include "engine/generate.h"
 
@@ -61,7 +62,8 @@ int qn_cmd_generate(int argc, char **argv)
     qn_gen_result res;
     qn_err err = {0};
     int rc = 0;
-    if (qn_generate(m, prompt, strlen(prompt), &opts, qn_cli_progress_sink(&prog), NULL, &res, &err)) {
+    if (qn_generate(m, prompt, strlen(prompt), &opts, qn_cli_progress_sink(&prog), qn_cli_interrupt_install(), &res,
+                    &err)) {
         putchar('\n');
         rc = qn_cli_fail("generate", &err);
     } else {

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cli/args.h"
+#include "cli/interrupt.h"
 #include "cli/session.h"
 #include "engine/ppl.h"
 
@@ -65,9 +66,9 @@ int qn_cmd_ppl(int argc, char **argv)
     int rc = 0;
     qn_ppl_opts opts = { .protocol = protocol, .ctx = ctx, .max_chunks = chunks, .batch = batch };
     if (qn_ppl_tokenize_file(m, text, &tokens, &n, &err) ||
-        qn_ppl_run(m, tokens, n, &opts, qn_cli_progress_sink(&prog), NULL, &res, &err)) {
+        qn_ppl_run(m, tokens, n, &opts, qn_cli_progress_sink(&prog), qn_cli_interrupt_install(), &res, &err)) {
         qn_cli_progress_clear(&prog);
-        rc = qn_cli_fail("ppl", &err);
+        rc = err.status == QN_ERR_CANCELLED ? qn_cli_interrupt_exit_code() : qn_cli_fail("ppl", &err);
         goto done;
     }
     qn_cli_progress_clear(&prog);
