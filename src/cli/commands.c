@@ -9,8 +9,12 @@ static const qn_cli_command k_commands[] = {
     { "tokenize", "token ids and pieces of a text", qn_cmd_tokenize },
     { "ppl", "perplexity on a text (gptq or llama.cpp protocol)", qn_cmd_ppl },
     { "generate", "generate text from a prompt, streamed", qn_cmd_generate },
+    { "quantize", "compress a whole model (RTN, GPTQ, SpQR) with calibration", qn_cmd_quantize },
+    { "presets", "the compression presets with the projected size of a model", qn_cmd_presets },
     { "import-llama2c", "convert a llama2.c checkpoint into a Hugging Face folder", qn_cmd_import_llama2c },
     { "bench", "prompt and decode speed (tokens/s) against the memory bound", qn_cmd_bench },
+    { "bench-kernel", "one compressed-weight kernel against OpenBLAS on a random matrix", qn_cmd_bench_kernel },
+    { "quantize-layer", "quantize one layer file (weight + hessian) with rtn, gptq or spqr", qn_cmd_quantize_layer },
 };
 
 static void print_usage(FILE *fp)

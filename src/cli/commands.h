@@ -17,5 +17,9 @@ int qn_cmd_ppl(int argc, char **argv);
 int qn_cmd_generate(int argc, char **argv);
 int qn_cmd_import_llama2c(int argc, char **argv);
 int qn_cmd_bench(int argc, char **argv);
+int qn_cmd_bench_kernel(int argc, char **argv);
+int qn_cmd_quantize(int argc, char **argv);
+int qn_cmd_presets(int argc, char **argv);
+int qn_cmd_quantize_layer(int argc, char **argv);
 
 #endif

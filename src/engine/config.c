@@ -179,7 +179,7 @@ long long qn_config_n_params(const qn_config *c)
     return v * d * (c->tie_embeddings ? 1 : 2) + c->n_layers * per_layer + d;
 }
 
-qn_status qn_config_save_hf(const qn_config *c, const char *path, qn_err *err)
+json_t *qn_config_json(const qn_config *c)
 {
     json_t *root = json_object();
     json_object_set_new(root, "architectures", json_pack("[s]", c->arch));
@@ -214,7 +214,12 @@ qn_status qn_config_save_hf(const qn_config *c, const char *path, qn_err *err)
     json_object_set_new(root, "torch_dtype", json_string("float32"));
     json_object_set_new(root, "initializer_range", json_real(0.02));
     json_object_set_new(root, "use_cache", json_true());
+    return root;
+}
 
+qn_status qn_config_save_hf(const qn_config *c, const char *path, qn_err *err)
+{
+    json_t *root = qn_config_json(c);
     qn_status s = qn_json_save(root, path, err);
     json_decref(root);
     return s;

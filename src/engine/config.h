@@ -33,6 +33,9 @@ void      qn_config_init(qn_config *c);
 qn_status qn_config_load_hf(qn_config *c, const char *config_json_path, qn_err *err);
 /* Checks every field for sanity; `source` names the file in the message. */
 qn_status qn_config_validate(const qn_config *c, const char *source, qn_err *err);
+/* The config.json object for c (a new reference). */
+struct json_t;
+struct json_t *qn_config_json(const qn_config *c);
 /* Writes a config.json that transformers loads as LlamaForCausalLM (atomically). */
 qn_status qn_config_save_hf(const qn_config *c, const char *path, qn_err *err);
 /* Total parameter count implied by the config (embeddings and head included). */

@@ -125,3 +125,17 @@ void qn_atomic_abort(qn_atomic_file *f)
 {
     if (f->fp) { fclose(f->fp); f->fp = NULL; unlink(f->tmp_path); }
 }
+
+qn_status qn_file_copy(const char *src, const char *dst, qn_err *err)
+{
+    qn_mapping m;
+    qn_status s = qn_file_map(&m, src, err);
+    if (s) return s;
+    qn_atomic_file f;
+    if (!(s = qn_atomic_open(&f, dst, err))) {
+        s = qn_atomic_write(&f, m.data, m.size, err);
+        if (!s) s = qn_atomic_commit(&f, err); else qn_atomic_abort(&f);
+    }
+    qn_file_unmap(&m);
+    return s;
+}

@@ -41,6 +41,8 @@ qn_status qn_atomic_open(qn_atomic_file *f, const char *path, qn_err *err);
 qn_status qn_atomic_write(qn_atomic_file *f, const void *buf, size_t n, qn_err *err);
 /* Flushes, fsyncs and renames into place; on any failure removes the temporary. */
 qn_status qn_atomic_commit(qn_atomic_file *f, qn_err *err);
+/* Copies src to dst through a temporary name. */
+qn_status qn_file_copy(const char *src, const char *dst, qn_err *err);
 /* Removes the temporary without touching the final name. */
 void      qn_atomic_abort(qn_atomic_file *f);
 

@@ -11,6 +11,8 @@
 #include "engine/llama_layout.h"
 #include "engine/model_gguf.h"
 #include "engine/model_hf.h"
+#include "engine/json_file.h"
+#include "engine/qmethod.h"
 
 static bool is_gguf(const char *path)
 {
@@ -135,6 +137,59 @@ qn_linear *qn_model_linear(qn_model *m, int role, int layer)
     }
 }
 
+/* config.json's quantization_config, when the folder holds a quantized model. */
+static qn_status read_quant_config(qn_model *m, qn_quant_config *q, qn_err *err)
+{
+    if (m->source != QN_SRC_HF) return QN_OK;
+    char path[4200];
+    qn_path_join(path, sizeof path, m->path, "config.json");
+    json_t *root = NULL;
+    qn_status s = qn_json_load(path, &root, err);
+    if (s) return s;
+    json_t *qc = json_object_get(root, "quantization_config");
+    if (qc) {
+        const char *qm = json_string_value(json_object_get(qc, "quant_method"));
+        snprintf(m->quant_method, sizeof m->quant_method, "%s", qm ? qm : "?");
+        s = qn_qmethod_config_parse(qc, path, q, err);
+        m->quantized = s == QN_OK;
+    }
+    json_decref(root);
+    return s;
+}
+
+static qn_status raw_find(void *ctx, const char *name, const qn_st_tensor **t, const char **file, qn_err *err)
+{
+    const qn_weight_source *src = ctx;
+    return src->raw(src->ctx, name, t, file, err);
+}
+
+static bool raw_has(void *ctx, const char *name)
+{
+    const qn_weight_source *src = ctx;
+    return src->has(src->ctx, name);
+}
+
+/* A linear stored quantized: dequantized once, here (the kernels issue runs them packed). */
+static qn_status load_quantized(qn_model *m, const qn_quant_config *q, const qn_tensor_desc *d, const float **dst,
+                                qn_err *err)
+{
+    char base[96];
+    snprintf(base, sizeof base, "%s", d->name);
+    base[strlen(base) - strlen(".weight")] = 0;
+    qn_raw_lookup lk = { .find = raw_find, .has = raw_has, .ctx = &m->src };
+    if (!m->src.raw || !qn_qstore_has(lk, base))
+        return qn_err_set(err, QN_ERR_FORMAT, "%s: tensor '%s' is missing (neither dense nor quantized)", m->path, d->name);
+    size_t n = (size_t)d->shape[0] * (size_t)d->shape[1];
+    float *W = malloc(n * sizeof *W);
+    if (!W) return qn_err_set(err, QN_ERR_NOMEM, "%s: out of memory", m->path);
+    qn_status s = qn_qmethod_dequantize(q, lk, base, (size_t)d->shape[0], (size_t)d->shape[1], W, err);
+    if (!s) s = check_finite(m, d->name, W, n, err);
+    qn_f32_tensor t = { .data = W, .owned = true };
+    if (s) { free(W); return qn_err_prefix(err, "%s: ", m->path); }
+    *dst = W;
+    return keep(m, &t, err);
+}
+
 static qn_status load_weights(qn_model *m, qn_event_sink sink, qn_err *err)
 {
     const qn_config *c = &m->cfg;
@@ -143,11 +198,15 @@ static qn_status load_weights(qn_model *m, qn_event_sink sink, qn_err *err)
     if (!c->tie_embeddings && !m->src.has(m->src.ctx, "lm_head.weight"))
         return qn_err_set(err, QN_ERR_FORMAT, "%s: tensor 'lm_head.weight' is missing and tie_word_embeddings is false",
                           m->path);
+    qn_quant_config q;
+    qn_status s = read_quant_config(m, &q, err);
+    if (s) return s;
     size_t n = qn_llama_n_tensors(c);
     for (size_t i = 0; i < n; i++) {
         qn_tensor_desc d = qn_llama_tensor(c, i);
         const float *data = NULL;
-        qn_status s = load_tensor(m, &d, &data, err);
+        bool dense = !m->quantized || m->src.has(m->src.ctx, d.name);
+        s = dense ? load_tensor(m, &d, &data, err) : load_quantized(m, &q, &d, &data, err);
         if (s) return s;
         qn_linear *lin = qn_model_linear(m, d.role, d.layer);
         if (lin) {

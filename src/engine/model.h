@@ -32,6 +32,8 @@ typedef struct qn_model {
     const float   *final_norm;              /* (dim) */
     qn_linear      lm_head;                 /* (vocab, dim); the embedding when tied */
     qn_tokenizer  *tok;
+    bool           quantized;               /* config.json has a quantization_config */
+    char           quant_method[32];        /* its quant_method */
     size_t         ctx_limit;               /* positions a state may hold: max_seq_len unless
                                                qn_model_extend_ctx was called */
     /* ownership: the source (mappings) and the buffers converted on load */

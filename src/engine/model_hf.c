@@ -263,6 +263,16 @@ static qn_status hf_get(void *ctx, const char *name, qn_f32_tensor *out, qn_err 
     return QN_OK;
 }
 
+static qn_status hf_raw(void *ctx, const char *name, const qn_st_tensor **out, const char **file, qn_err *err)
+{
+    const hf_model *m = ctx;
+    const hf_entry *e = hf_find(m, name);
+    if (!e) return qn_err_set(err, QN_ERR_FORMAT, "%s: no tensor '%s'", m->listing, name);
+    *out = e->t;
+    if (file) *file = qn_st_path(m->shards[e->shard]);
+    return QN_OK;
+}
+
 static bool hf_has(void *ctx, const char *name) { return hf_find(ctx, name) != NULL; }
 static void hf_close(void *ctx) { hf_free(ctx); }
 
@@ -275,7 +285,8 @@ qn_status qn_hf_model_open(const char *dir, qn_config *cfg, qn_weight_source *sr
     if ((s = qn_config_load_hf(cfg, path, err))) return s;
     hf_model *m = NULL;
     if ((s = hf_load(&m, dir, err))) return s;
-    *src = (qn_weight_source){ .get = hf_get, .has = hf_has, .close = hf_close, .ctx = m, .path = m->dir };
+    *src = (qn_weight_source){ .get = hf_get, .has = hf_has, .close = hf_close, .raw = hf_raw, .ctx = m,
+                               .path = m->dir };
     return QN_OK;
 }
 

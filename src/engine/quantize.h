@@ -73,6 +73,11 @@ typedef struct {
     qn_quant_config config;
 } qn_quantize_job;
 
+/* The job a run in dir was started with (from its run.jsonl), set to resume;
+   model and calib receive the paths the job points at. */
+qn_status qn_quantize_job_from_log(const char *dir, qn_quantize_job *job, char *model, size_t model_cap,
+                                   char *calib, size_t calib_cap, qn_err *err);
+
 qn_status qn_quantize_run(const qn_quantize_job *job, qn_event_sink sink, const atomic_bool *cancel, qn_err *err);
 
 #endif

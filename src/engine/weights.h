@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "status.h"
+#include "engine/safetensors.h"
 
 typedef struct {
     float  *data;      /* (shape[0], shape[1]) row-major; 1-D tensors use shape[0] */
@@ -24,6 +25,9 @@ typedef struct {
     qn_status (*get)(void *ctx, const char *hf_name, qn_f32_tensor *out, qn_err *err);
     bool      (*has)(void *ctx, const char *hf_name);
     void      (*close)(void *ctx);        /* releases ctx; tensors not owned die with it */
+    /* Optional (NULL when the source has no typed storage): the tensor as stored,
+       for compressed formats (codes, fp16 statistics). *file names its file. */
+    qn_status (*raw)(void *ctx, const char *name, const qn_st_tensor **out, const char **file, qn_err *err);
     void       *ctx;
     const char *path;                     /* for messages */
 } qn_weight_source;

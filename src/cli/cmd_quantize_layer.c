@@ -1,0 +1,249 @@
+/* cmd_quantize_layer.c: `quench quantize-layer LAYER.safetensors --method rtn|gptq|spqr
+   [options] [--json]`: quantizes one layer file (weight + hessian) and prints the
+   relative error trace(dW H dW^T) / trace(W H W^T), bits per weight, outliers and
+   wall seconds; --json adds one JSON object as the last line.
+   Options follow the SpQR research code's main.py, spelled with dashes. Each method
+   is one row of k_methods: its name, the options it accepts, and a run function
+   that turns the parsed options into its engine options. */
+#include "cli/commands.h"
+
+#include <getopt.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "cli/args.h"
+#include "cli/progress.h"
+#include "cli/session.h"
+#include "engine/gptq.h"
+#include "engine/layer_file.h"
+#include "engine/rtn.h"
+#include "engine/spqr.h"
+#include "kernels/linear.h"
+
+static const char k_usage[] =
+    "quench quantize-layer LAYER.safetensors --method rtn|gptq|spqr [--wbits B] [--groupsize|--beta1 N] "
+    "[--qq-groupsize|--beta2 N] [--qq-bits B] [--qq-scale-bits B] [--qq-zero-bits B] "
+    "[--outlier-threshold TAU|inf] [--permutation-order identity|act_order] [--act-order] [--percdamp F] "
+    "[--blocksize N] [--threads T] [--json]";
+
+/* Options a method may accept (a bit each), so a misplaced one is an error, not ignored. */
+enum {
+    OPT_WBITS = 1 << 0, OPT_GROUPSIZE = 1 << 1, OPT_QQ_GROUPSIZE = 1 << 2, OPT_QQ_SCALE = 1 << 3,
+    OPT_QQ_ZERO = 1 << 4, OPT_OUTLIER = 1 << 5, OPT_ORDER = 1 << 6, OPT_PERCDAMP = 1 << 7, OPT_BLOCKSIZE = 1 << 8,
+};
+
+static const char *const k_opt_names[] = {
+    "--wbits", "--groupsize", "--qq-groupsize", "--qq-scale-bits", "--qq-zero-bits", "--outlier-threshold",
+    "--permutation-order", "--percdamp", "--blocksize",
+};
+
+typedef struct {
+    unsigned set;              /* OPT_* given on the command line */
+    size_t   wbits, groupsize, qq_groupsize, qq_scale_bits, qq_zero_bits, blocksize;
+    double   outlier_threshold, percdamp;
+    bool     act_order;
+} layer_opts;
+
+typedef struct {
+    qn_layer_result res;
+    double          bits_stored;   /* everything in the compressed form (row pointers, permutation) */
+    char            config[192];   /* what ran, for the text output */
+} method_out;
+
+typedef qn_status (*method_run)(const layer_opts *o, const qn_layer_problem *p, qn_event_sink sink,
+                                const atomic_bool *cancel, method_out *out, qn_err *err);
+
+static const char *order_name(bool act_order)
+{
+    return act_order ? "act_order" : "identity";
+}
+
+static qn_status run_rtn(const layer_opts *o, const qn_layer_problem *p, qn_event_sink sink,
+                         const atomic_bool *cancel, method_out *out, qn_err *err)
+{
+    (void)sink;
+    (void)cancel;
+    qn_rtn_opts ro = qn_rtn_opts_default();
+    if (o->set & OPT_WBITS) ro.bits = (int)o->wbits;
+    if (o->set & OPT_GROUPSIZE) ro.groupsize = o->groupsize;
+    qn_rtn_layer L = {0};
+    qn_status s = qn_rtn_quantize_layer(p, &ro, &out->res, &L, err);
+    if (s != QN_OK) return s;
+    out->bits_stored = qn_rtn_bits_stored(&L);
+    snprintf(out->config, sizeof out->config, "rtn w%d groupsize %zu", ro.bits, ro.groupsize);
+    qn_rtn_layer_done(&L);
+    return QN_OK;
+}
+
+static qn_status run_gptq(const layer_opts *o, const qn_layer_problem *p, qn_event_sink sink,
+                          const atomic_bool *cancel, method_out *out, qn_err *err)
+{
+    qn_gptq_opts go = qn_gptq_opts_default();
+    if (o->set & OPT_WBITS) go.bits = (int)o->wbits;
+    if (o->set & OPT_GROUPSIZE) go.groupsize = o->groupsize;
+    if (o->set & OPT_PERCDAMP) go.percdamp = o->percdamp;
+    if (o->set & OPT_ORDER) go.act_order = o->act_order;
+    if (o->set & OPT_BLOCKSIZE) go.blocksize = o->blocksize;
+    qn_rtn_layer L = {0};
+    qn_status s = qn_gptq_quantize_layer(p, &go, sink, cancel, &out->res, &L, err);
+    if (s != QN_OK) return s;
+    out->bits_stored = qn_rtn_bits_stored(&L);
+    snprintf(out->config, sizeof out->config, "gptq w%d groupsize %zu %s damp %g", go.bits, go.groupsize,
+             order_name(go.act_order), go.percdamp);
+    qn_rtn_layer_done(&L);
+    return QN_OK;
+}
+
+static qn_status run_spqr(const layer_opts *o, const qn_layer_problem *p, qn_event_sink sink,
+                          const atomic_bool *cancel, method_out *out, qn_err *err)
+{
+    qn_spqr_opts so = qn_spqr_opts_default();
+    if (o->set & OPT_WBITS) so.bits = (int)o->wbits;
+    if (o->set & OPT_GROUPSIZE) so.beta1 = o->groupsize;
+    if (o->set & OPT_QQ_GROUPSIZE) so.beta2 = o->qq_groupsize;
+    if (o->set & OPT_QQ_SCALE) so.qq_scale_bits = (int)o->qq_scale_bits;
+    if (o->set & OPT_QQ_ZERO) so.qq_zero_bits = (int)o->qq_zero_bits;
+    if (o->set & OPT_OUTLIER) so.outlier_threshold = o->outlier_threshold;
+    if (o->set & OPT_PERCDAMP) so.percdamp = o->percdamp;
+    if (o->set & OPT_ORDER) so.act_order = o->act_order;
+    if (o->set & OPT_BLOCKSIZE) so.blocksize = o->blocksize;
+    qn_spqr_layer L = {0};
+    qn_status s = qn_spqr_quantize_layer(p, &so, sink, cancel, &out->res, &L, err);
+    if (s != QN_OK) return s;
+    out->bits_stored = qn_spqr_bits_stored(&L);
+    snprintf(out->config, sizeof out->config, "spqr w%d beta1 %zu beta2 %zu stats %d/%d bits tau %g %s damp %g",
+             so.bits, L.beta1, L.beta2, so.qq_scale_bits, so.qq_zero_bits, so.outlier_threshold,
+             order_name(so.act_order), so.percdamp);
+    qn_spqr_layer_done(&L);
+    return QN_OK;
+}
+
+static const struct {
+    const char *name;
+    unsigned    accepts;   /* OPT_* */
+    method_run  run;
+} k_methods[] = {
+    { "rtn", OPT_WBITS | OPT_GROUPSIZE, run_rtn },
+    { "gptq", OPT_WBITS | OPT_GROUPSIZE | OPT_PERCDAMP | OPT_ORDER | OPT_BLOCKSIZE, run_gptq },
+    { "spqr", OPT_WBITS | OPT_GROUPSIZE | OPT_QQ_GROUPSIZE | OPT_QQ_SCALE | OPT_QQ_ZERO | OPT_OUTLIER | OPT_ORDER |
+              OPT_PERCDAMP | OPT_BLOCKSIZE, run_spqr },
+};
+
+/* "inf" or a number >= 0. */
+static bool parse_threshold(const char *val, double *out)
+{
+    if (strcasecmp(val, "inf") == 0 || strcasecmp(val, "infinity") == 0) { *out = INFINITY; return true; }
+    return qn_arg_float("quantize-layer", "--outlier-threshold", val, 0, 1e30, out);
+}
+
+/* 1..8, or 16 for statistics kept in fp16. */
+static bool parse_stat_bits(const char *opt, const char *val, size_t *out)
+{
+    if (strcmp(val, "16") == 0) { *out = QN_SPQR_FP16_STATS; return true; }
+    return qn_arg_size("quantize-layer", opt, val, 1, QN_RTN_MAX_BITS, out);
+}
+
+static void print_result(const char *path, const method_out *m, bool json)
+{
+    const qn_layer_result *r = &m->res;
+    printf("%s: %s\n", path, m->config);
+    printf("relative error  %.6f\n", r->relative_error);
+    printf("bits per weight %.4f (%.4f with row pointers, permutation and per-row statistics)\n", r->bits,
+           m->bits_stored);
+    printf("outliers        %zu (%.4f%%)\n", r->n_outliers, 100.0 * r->outlier_fraction);
+    printf("seconds         %.3f\n", r->seconds);
+    if (!json) return;
+    json_t *o = json_pack("{s:s, s:f, s:f, s:f, s:I, s:f, s:f}", "layer", path, "relative_error", r->relative_error,
+                          "bits", r->bits, "bits_stored", m->bits_stored, "outliers", (json_int_t)r->n_outliers,
+                          "outlier_fraction", r->outlier_fraction, "seconds", r->seconds);
+    json_dumpf(o, stdout, JSON_COMPACT | JSON_REAL_PRECISION(10));
+    putchar('\n');
+    json_decref(o);
+}
+
+int qn_cmd_quantize_layer(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        { "method", required_argument, 0, 'm' }, { "wbits", required_argument, 0, 'w' },
+        { "groupsize", required_argument, 0, 'g' }, { "beta1", required_argument, 0, 'g' },
+        { "qq-groupsize", required_argument, 0, 'G' }, { "beta2", required_argument, 0, 'G' },
+        { "qq-bits", required_argument, 0, 'q' }, { "qq-scale-bits", required_argument, 0, 's' },
+        { "qq-zero-bits", required_argument, 0, 'z' }, { "outlier-threshold", required_argument, 0, 'o' },
+        { "permutation-order", required_argument, 0, 'p' }, { "act-order", no_argument, 0, 'a' },
+        { "percdamp", required_argument, 0, 'd' }, { "blocksize", required_argument, 0, 'b' },
+        { "threads", required_argument, 0, 'T' }, { "json", no_argument, 0, 'j' }, { "help", no_argument, 0, 'h' },
+        { 0, 0, 0, 0 } };
+    const char *cmd = "quantize-layer", *method = NULL;
+    layer_opts o = {0};
+    size_t threads = 0;
+    bool json = false;
+    int ch;
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 'm': method = optarg; break;
+        case 'w': if (!qn_arg_size(cmd, "--wbits", optarg, 1, QN_RTN_MAX_BITS, &o.wbits)) return 2;
+                  o.set |= OPT_WBITS; break;
+        case 'g': if (!qn_arg_size(cmd, "--groupsize", optarg, 0, 1 << 24, &o.groupsize)) return 2;
+                  o.set |= OPT_GROUPSIZE; break;
+        case 'G': if (!qn_arg_size(cmd, "--qq-groupsize", optarg, 1, 1 << 24, &o.qq_groupsize)) return 2;
+                  o.set |= OPT_QQ_GROUPSIZE; break;
+        case 'q': if (!parse_stat_bits("--qq-bits", optarg, &o.qq_scale_bits)) return 2;
+                  o.qq_zero_bits = o.qq_scale_bits;
+                  o.set |= OPT_QQ_SCALE | OPT_QQ_ZERO; break;
+        case 's': if (!parse_stat_bits("--qq-scale-bits", optarg, &o.qq_scale_bits)) return 2;
+                  o.set |= OPT_QQ_SCALE; break;
+        case 'z': if (!parse_stat_bits("--qq-zero-bits", optarg, &o.qq_zero_bits)) return 2;
+                  o.set |= OPT_QQ_ZERO; break;
+        case 'o': if (!parse_threshold(optarg, &o.outlier_threshold)) return 2;
+                  o.set |= OPT_OUTLIER; break;
+        case 'p':
+            if (strcmp(optarg, "identity") == 0) o.act_order = false;
+            else if (strcmp(optarg, "act_order") == 0 || strcmp(optarg, "act-order") == 0) o.act_order = true;
+            else return qn_arg_usage_error(cmd, k_usage,
+                                           "--permutation-order: expected identity or act_order, found '%s'", optarg);
+            o.set |= OPT_ORDER;
+            break;
+        case 'a': o.act_order = true; o.set |= OPT_ORDER; break;
+        case 'd': if (!qn_arg_float(cmd, "--percdamp", optarg, 0, 1e6, &o.percdamp)) return 2;
+                  o.set |= OPT_PERCDAMP; break;
+        case 'b': if (!qn_arg_size(cmd, "--blocksize", optarg, 1, 1 << 20, &o.blocksize)) return 2;
+                  o.set |= OPT_BLOCKSIZE; break;
+        case 'T': if (!qn_arg_size(cmd, "--threads", optarg, 0, 1024, &threads)) return 2; break;
+        case 'j': json = true; break;
+        case 'h': printf("usage: %s\n", k_usage); return 0;
+        default: return qn_arg_usage_error(cmd, k_usage, "bad option");
+        }
+    }
+    if (optind != argc - 1) return qn_arg_usage_error(cmd, k_usage, "expected one LAYER.safetensors");
+    if (!method) return qn_arg_usage_error(cmd, k_usage, "--method is required (rtn, gptq or spqr)");
+    size_t mi = 0, n_methods = sizeof k_methods / sizeof k_methods[0];
+    while (mi < n_methods && strcmp(k_methods[mi].name, method) != 0) mi++;
+    if (mi == n_methods)
+        return qn_arg_usage_error(cmd, k_usage, "--method: expected rtn, gptq or spqr, found '%s'", method);
+    unsigned extra = o.set & ~k_methods[mi].accepts;
+    for (size_t b = 0; extra; b++, extra >>= 1)
+        if (extra & 1) return qn_arg_usage_error(cmd, k_usage, "%s does not apply to --method %s", k_opt_names[b], method);
+
+    qn_kernels_set_threads((int)threads);
+    qn_err err = {0};
+    qn_layer_file lf = {0};
+    if (qn_layer_file_load(&lf, argv[optind], &err) != QN_OK) return qn_cli_fail(cmd, &err);
+    qn_layer_problem p = qn_layer_file_problem(&lf);
+    qn_cli_progress prog;
+    qn_cli_progress_init(&prog);
+    method_out out = {0};
+    qn_status s = k_methods[mi].run(&o, &p, qn_cli_progress_sink(&prog), NULL, &out, &err);
+    qn_cli_progress_clear(&prog);
+    int rc = 0;
+    if (s != QN_OK) rc = qn_cli_fail(cmd, &err);
+    else print_result(argv[optind], &out, json);
+    qn_layer_result_done(&out.res);
+    qn_layer_file_done(&lf);
+    return rc;
+}

@@ -1,0 +1,31 @@
+/* qmethod.h: one place that knows every compression method: its presets, how
+   one linear is quantized and stored (qstore.h), how a stored linear is read
+   back to dense weights, and the quantization_config block of config.json.
+   The pipeline (quantize.c) and the model loader (model.c) call only these. */
+#ifndef QN_QMETHOD_H
+#define QN_QMETHOD_H
+#include <jansson.h>
+#include <stdatomic.h>
+#include "status.h"
+#include "engine/layer_quant.h"
+#include "engine/qstore.h"
+#include "engine/quantize.h"
+
+/* Quantizes p with q; fills res (W_hat = the dequantization of what was stored,
+   so a resumed run sees exactly the weights an uninterrupted one saw) and adds
+   the stored tensors "<base>.*" to store. */
+qn_status qn_qmethod_quantize(const qn_quant_config *q, const qn_layer_problem *p, const char *base,
+                              qn_event_sink sink, const atomic_bool *cancel, qn_layer_result *res,
+                              qn_tensor_set *store, qn_err *err);
+
+/* Dense weights W (d_out, d_in) of the stored linear base. */
+qn_status qn_qmethod_dequantize(const qn_quant_config *q, qn_raw_lookup lk, const char *base, size_t d_out,
+                                size_t d_in, float *W, qn_err *err);
+
+/* config.json's quantization_config for q, and back (path names the file in messages). */
+json_t   *qn_qmethod_config_json(const qn_quant_config *q);
+qn_status qn_qmethod_config_parse(const json_t *qc, const char *path, qn_quant_config *q, qn_err *err);
+/* Checks the knobs of q for its method (bits in range, groups positive, ...). */
+qn_status qn_quant_config_validate(const qn_quant_config *q, qn_err *err);
+
+#endif

@@ -1,0 +1,437 @@
+/* quantize.c: the whole-model compression job (see quantize.h).
+   Layout of the output folder while a run is going:
+     DIR/run.jsonl                 appended as events happen
+     DIR/blocks/block-NNNN.safetensors   stored linears of each finished block
+   and at the end, each written under a temporary name and renamed:
+     DIR/model.safetensors, DIR/stats.safetensors, DIR/config.json, tokenizer files.
+   A resumed run reads the finished blocks back, puts their dequantized weights
+   into the model and recomputes the next block's inputs through them, so it
+   continues exactly where the interrupted run would have been. */
+#include "engine/quantize.h"
+
+#include <dirent.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "engine/calib.h"
+#include "engine/export_hf.h"
+#include "engine/fileio.h"
+#include "engine/json_file.h"
+#include "engine/llama_layout.h"
+#include "engine/ppl.h"
+#include "engine/qmethod.h"
+#include "engine/runlog.h"
+#include "engine/speed.h"
+#include "engine/tensor_set.h"
+
+typedef struct {
+    const qn_quantize_job *job;
+    qn_model      *model;
+    qn_event_sink  user;          /* the caller's sink */
+    const atomic_bool *cancel;
+    qn_runlog     *log;
+    qn_tensor_set  block;         /* stored linears of the block being quantized */
+    qn_tensor_set  stats;         /* per-linear data for the pictures */
+    qn_status      sink_status;   /* a failed run.jsonl write, reported after the layer */
+    qn_err         sink_err;
+    double         t0;
+    double         bits_sum, params_sum;   /* parameter-weighted average bits */
+    char           dir[4096];
+} job_state;
+
+static qn_status path_in(char *buf, size_t cap, const char *dir, const char *name, qn_err *err)
+{
+    if (!qn_path_join(buf, cap, dir, name)) return qn_err_set(err, QN_ERR_ARG, "%s: path too long", dir);
+    return QN_OK;
+}
+
+static void block_file(char *buf, size_t cap, const char *dir, int layer)
+{
+    snprintf(buf, cap, "%s/blocks/block-%04d.safetensors", dir, layer);
+}
+
+/* Number of consecutive finished blocks from 0. */
+static int finished_blocks(const char *dir, int n_layers)
+{
+    char path[4200];
+    int n = 0;
+    while (n < n_layers) {
+        block_file(path, sizeof path, dir, n);
+        if (!qn_path_exists(path)) break;
+        n++;
+    }
+    return n;
+}
+
+static qn_status log_event(job_state *js, json_t *ev, qn_err *err)
+{
+    json_object_set_new(ev, "time", json_real(qn_now() - js->t0));
+    qn_status s = qn_runlog_write(js->log, ev, err);
+    json_decref(ev);
+    return s;
+}
+
+/* Bit-packed (d_out, ceil(d_in/8)) mask of the weights SpQR kept as outliers. */
+static uint8_t *outlier_mask(const qn_tensor_set *block, const char *base, size_t d_out, size_t d_in)
+{
+    char name[256];
+    snprintf(name, sizeof name, "%s.outlier_row_ptr", base);
+    const qn_st_entry *rp = qn_tensor_set_find(block, name);
+    snprintf(name, sizeof name, "%s.outlier_col_idx", base);
+    const qn_st_entry *ci = qn_tensor_set_find(block, name);
+    size_t rb = (d_in + 7) / 8;
+    uint8_t *mask = calloc(d_out * rb + 1, 1);
+    if (!mask || !rp || !ci) return mask;
+    const int32_t *row_ptr = rp->data;
+    const uint16_t *cols = ci->data;
+    for (size_t r = 0; r < d_out; r++)
+        for (int32_t k = row_ptr[r]; k < row_ptr[r + 1]; k++) mask[r * rb + cols[k] / 8] |= (uint8_t)(1u << (cols[k] % 8));
+    return mask;
+}
+
+static qn_status record_stats(job_state *js, const qn_calib_layer_event *le, qn_err *err)
+{
+    char name[256];
+    int64_t diag_shape[1] = { (int64_t)le->d_in };
+    snprintf(name, sizeof name, "%s.hessian_diag", le->name);
+    qn_status s = qn_tensor_set_copy(&js->stats, name, QN_DTYPE_F32, 1, diag_shape, le->hessian_diag,
+                                     le->d_in * sizeof(float), err);
+    if (s || js->job->config.method != QN_METHOD_SPQR) return s;
+    uint8_t *mask = outlier_mask(&js->block, le->name, le->d_out, le->d_in);
+    if (!mask) return qn_err_set(err, QN_ERR_NOMEM, "out of memory");
+    int64_t mshape[2] = { (int64_t)le->d_out, (int64_t)((le->d_in + 7) / 8) };
+    snprintf(name, sizeof name, "%s.outlier_mask", le->name);
+    return qn_tensor_set_add(&js->stats, name, QN_DTYPE_U8, 2, mshape, mask, 1, err);
+}
+
+/* Sits between the engine and the caller: writes the run record, keeps stats. */
+static void job_sink(void *ctx, const qn_event *ev)
+{
+    job_state *js = ctx;
+    if (ev->kind == QN_EV_LAYER_DONE && ev->payload && js->sink_status == QN_OK) {
+        const qn_calib_layer_event *le = ev->payload;
+        const qn_layer_result *r = le->result;
+        json_t *o = json_pack("{s:s, s:s, s:i, s:s, s:I, s:I, s:f, s:f, s:I, s:f, s:f}", "event", "layer",
+                              "name", le->name, "block", le->block, "sublayer", strrchr(le->name, '.') + 1,
+                              "d_out", (json_int_t)le->d_out, "d_in", (json_int_t)le->d_in,
+                              "relative_error", r->relative_error, "bits", r->bits,
+                              "outliers", (json_int_t)r->n_outliers, "outlier_fraction", r->outlier_fraction,
+                              "seconds", r->seconds);
+        js->sink_status = log_event(js, o, &js->sink_err);
+        if (!js->sink_status) js->sink_status = record_stats(js, le, &js->sink_err);
+        js->bits_sum += r->bits * (double)(le->d_out * le->d_in);
+        js->params_sum += (double)(le->d_out * le->d_in);
+    }
+    qn_emit(js->user, ev);
+}
+
+static qn_status quantize_linear(void *ctx, qn_tensor_role role, int layer, const qn_layer_problem *p,
+                                 qn_layer_result *res, qn_err *err)
+{
+    (void)role; (void)layer;
+    job_state *js = ctx;
+    double t0 = qn_now();
+    qn_status s = qn_qmethod_quantize(&js->job->config, p, p->name, (qn_event_sink){ job_sink, js }, js->cancel, res,
+                                      &js->block, err);
+    res->seconds = qn_now() - t0;
+    return s;
+}
+
+static qn_status block_done(void *ctx, int layer, qn_err *err)
+{
+    job_state *js = ctx;
+    if (js->sink_status) { *err = js->sink_err; return js->sink_status; }
+    char path[4200];
+    block_file(path, sizeof path, js->dir, layer);
+    qn_status s = qn_tensor_set_write(&js->block, path, NULL, err);
+    qn_tensor_set_clear(&js->block);
+    if (s) return s;
+    return log_event(js, json_pack("{s:s, s:i}", "event", "block", "block", layer), err);
+}
+
+/* Puts the dequantized weights of finished blocks into the model (resume). */
+static qn_status load_finished(job_state *js, int n_done, qn_err *err)
+{
+    qn_model *m = js->model;
+    for (int layer = 0; layer < n_done; layer++) {
+        char path[4200];
+        block_file(path, sizeof path, js->dir, layer);
+        qn_st_file *f = NULL;
+        qn_status s = qn_st_open(&f, path, err);
+        if (s) return s;
+        static const qn_tensor_role roles[] = { QN_T_WQ, QN_T_WK, QN_T_WV, QN_T_WO, QN_T_GATE, QN_T_UP, QN_T_DOWN };
+        for (size_t i = 0; i < sizeof roles / sizeof roles[0] && !s; i++) {
+            qn_linear *lin = qn_model_linear(m, roles[i], layer);
+            char base[96];
+            qn_llama_tensor_name(roles[i], layer, base, sizeof base);
+            base[strlen(base) - strlen(".weight")] = 0;
+            float *W = malloc(lin->d_out * lin->d_in * sizeof *W);
+            if (!W) { s = qn_err_set(err, QN_ERR_NOMEM, "out of memory"); break; }
+            s = qn_qmethod_dequantize(&js->job->config, qn_raw_lookup_st(f), base, lin->d_out, lin->d_in, W, err);
+            if (!s) s = qn_model_replace_linear(m, roles[i], layer, W, err);
+            if (s) free(W);
+        }
+        qn_st_close(f);
+        if (s) return qn_err_prefix(err, "resuming from %s: ", path);
+    }
+    return QN_OK;
+}
+
+/* The unquantized tensors (embeddings, norms, head) plus every block's stored linears. */
+static qn_status write_model(job_state *js, qn_err *err)
+{
+    const qn_model *m = js->model;
+    const qn_config *c = &m->cfg;
+    qn_tensor_set all = {0};
+    qn_st_file **blocks = calloc((size_t)c->n_layers, sizeof *blocks);
+    qn_status s = blocks ? QN_OK : qn_err_set(err, QN_ERR_NOMEM, "out of memory");
+    size_t n = qn_llama_n_tensors(c);
+    for (size_t i = 0; i < n && !s; i++) {
+        qn_tensor_desc d = qn_llama_tensor(c, i);
+        const float *data = d.role == QN_T_EMBED ? m->embed : d.role == QN_T_FINAL_NORM ? m->final_norm
+                          : d.role == QN_T_LM_HEAD ? m->lm_head.w : d.role == QN_T_ATTN_NORM ? m->layers[d.layer].attn_norm
+                          : d.role == QN_T_FFN_NORM ? m->layers[d.layer].ffn_norm : NULL;
+        if (data) s = qn_tensor_set_add(&all, d.name, QN_DTYPE_F32, d.ndim, d.shape, (void *)data, 0, err);
+    }
+    for (int l = 0; l < c->n_layers && !s; l++) {
+        char path[4200];
+        block_file(path, sizeof path, js->dir, l);
+        if ((s = qn_st_open(&blocks[l], path, err))) break;
+        for (size_t i = 0; i < qn_st_count(blocks[l]) && !s; i++) {
+            const qn_st_tensor *t = qn_st_at(blocks[l], i);
+            s = qn_tensor_set_add(&all, t->name, t->dtype, t->ndim, t->shape, (void *)t->data, 0, err);
+        }
+    }
+    char path[4200];
+    static const char *const meta[] = { "format", "pt", "producer", "quench", NULL };
+    if (!s) s = path_in(path, sizeof path, js->dir, "model.safetensors", err);
+    if (!s) s = qn_tensor_set_write(&all, path, meta, err);
+    qn_tensor_set_clear(&all);
+    for (int l = 0; blocks && l < c->n_layers; l++) qn_st_close(blocks[l]);
+    free(blocks);
+    return s;
+}
+
+static qn_status write_config(job_state *js, qn_err *err)
+{
+    char path[4200];
+    qn_status s = path_in(path, sizeof path, js->dir, "config.json", err);
+    if (s) return s;
+    json_t *root = qn_config_json(&js->model->cfg);
+    json_object_set_new(root, "quantization_config", qn_qmethod_config_json(&js->job->config));
+    s = qn_json_save(root, path, err);
+    json_decref(root);
+    return s;
+}
+
+/* Tokenizer files: copied from a Hugging Face folder, written anew otherwise. */
+static qn_status write_tokenizer(job_state *js, qn_err *err)
+{
+    const char *src = js->job->model;
+    if (js->model->source != QN_SRC_HF) return qn_tok_save_hf(js->model->tok, js->dir, err);
+    static const char *const files[] = { "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+                                         "tokenizer.model", "generation_config.json" };
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        char from[4200], to[4200];
+        qn_status s;
+        if ((s = path_in(from, sizeof from, src, files[i], err)) || (s = path_in(to, sizeof to, js->dir, files[i], err)))
+            return s;
+        if (qn_path_exists(from) && (s = qn_file_copy(from, to, err))) return s;
+    }
+    return QN_OK;
+}
+
+static void remove_blocks(const char *dir, int n_layers)
+{
+    char path[4200];
+    for (int l = 0; l < n_layers; l++) {
+        block_file(path, sizeof path, dir, l);
+        unlink(path);
+    }
+    snprintf(path, sizeof path, "%s/blocks", dir);
+    rmdir(path);
+}
+
+/* Files a finished or partial run leaves; --force removes these and nothing else. */
+static void remove_previous_run(const char *dir, int n_layers)
+{
+    static const char *const names[] = { "model.safetensors", "stats.safetensors", "config.json", "run.jsonl",
+                                         "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+                                         "tokenizer.model", "generation_config.json" };
+    char path[4200];
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (qn_path_join(path, sizeof path, dir, names[i])) unlink(path);
+    remove_blocks(dir, n_layers > 4096 ? 4096 : n_layers);
+}
+
+static qn_status prepare_dir(job_state *js, int n_layers, qn_err *err)
+{
+    const qn_quantize_job *job = js->job;
+    char path[4200];
+    qn_status s;
+    if (qn_path_exists(job->out_dir)) {
+        if (!qn_path_is_dir(job->out_dir))
+            return qn_err_set(err, QN_ERR_ARG, "%s: exists and is not a directory", job->out_dir);
+        if ((s = path_in(path, sizeof path, job->out_dir, "run.jsonl", err))) return s;
+        if (job->resume && !qn_path_exists(path))
+            return qn_err_set(err, QN_ERR_ARG, "%s: no run.jsonl here: nothing to resume", job->out_dir);
+        if (!job->resume && !job->force)
+            return qn_err_set(err, QN_ERR_ARG, "%s: already exists (--force replaces it, --resume continues it)",
+                              job->out_dir);
+        if (job->force && !job->resume) remove_previous_run(job->out_dir, n_layers);
+    } else if (job->resume) {
+        return qn_err_set(err, QN_ERR_ARG, "%s: does not exist: nothing to resume", job->out_dir);
+    }
+    if ((s = qn_dir_ensure(job->out_dir, err))) return s;
+    if ((s = path_in(path, sizeof path, job->out_dir, "blocks", err))) return s;
+    return qn_dir_ensure(path, err);
+}
+
+/* Tokenizes the calibration text and cuts the windows. tokens: (nsamples, seqlen). */
+static qn_status calibration_tokens(job_state *js, int32_t **out, qn_err *err)
+{
+    const qn_quant_config *q = &js->job->config;
+    int32_t *all = NULL;
+    size_t n = 0;
+    qn_status s = qn_ppl_tokenize_file(js->model, js->job->calib, &all, &n, err);
+    if (s) return s;
+    size_t *starts = malloc(q->nsamples * sizeof *starts);
+    int32_t *win = malloc(q->nsamples * q->seqlen * sizeof *win);
+    if (!starts || !win) s = qn_err_set(err, QN_ERR_NOMEM, "out of memory");
+    if (!s && (s = qn_calib_windows(n, q->nsamples, q->seqlen, q->seed, q->eval_ctx, starts, err)))
+        qn_err_prefix(err, "%s: ", js->job->calib);
+    for (size_t w = 0; !s && w < q->nsamples; w++)
+        memcpy(win + w * q->seqlen, all + starts[w], q->seqlen * sizeof *win);
+    free(all);
+    free(starts);
+    if (s) { free(win); return s; }
+    *out = win;
+    return QN_OK;
+}
+
+static qn_status finish(job_state *js, qn_err *err)
+{
+    qn_status s;
+    qn_emit(js->user, &(qn_event){ .kind = QN_EV_STAGE, .stage = "write" });
+    if ((s = write_model(js, err)) || (s = write_tokenizer(js, err))) return s;
+    char path[4200];
+    if ((s = path_in(path, sizeof path, js->dir, "stats.safetensors", err))) return s;
+    if (js->stats.n && (s = qn_tensor_set_write(&js->stats, path, NULL, err))) return s;
+    if ((s = write_config(js, err))) return s;   /* last: its presence marks a complete model */
+    remove_blocks(js->dir, js->model->cfg.n_layers);
+    double bits = js->params_sum > 0 ? js->bits_sum / js->params_sum : 0;
+    return log_event(js, json_pack("{s:s, s:f, s:f}", "event", "end", "bits", bits, "seconds", qn_now() - js->t0), err);
+}
+
+qn_status qn_quantize_run(const qn_quantize_job *job, qn_event_sink sink, const atomic_bool *cancel, qn_err *err)
+{
+    job_state js = { .job = job, .user = sink, .cancel = cancel, .t0 = qn_now() };
+    snprintf(js.dir, sizeof js.dir, "%s", job->out_dir);
+    int32_t *windows = NULL;
+    qn_status s = qn_quant_config_validate(&job->config, err);
+    if (!s) s = qn_model_open(&js.model, job->model, &(qn_model_opts){ .sink = sink }, err);
+    if (!s) s = prepare_dir(&js, js.model->cfg.n_layers, err);
+    if (!s) s = calibration_tokens(&js, &windows, err);
+    int first = 0;
+    char path[4200];
+    if (!s) s = path_in(path, sizeof path, js.dir, "run.jsonl", err);
+    if (!s) s = qn_runlog_open(&js.log, path, job->resume, err);
+    if (!s && job->resume) {
+        first = finished_blocks(js.dir, js.model->cfg.n_layers);
+        s = load_finished(&js, first, err);
+    }
+    if (!s) {
+        double bytes = 0, bits = qn_quant_projected_bits(&job->config, js.model, &bytes);
+        json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:o, s:f, s:i, s:b}", "event", job->resume ? "resume" : "start",
+                               "model", job->model, "calib", job->calib, "method", qn_method_name(job->config.method),
+                               "options", qn_qmethod_config_json(&job->config), "projected_bits", bits,
+                               "first_block", first, "resume", job->resume);
+        s = log_event(&js, ev, err);
+        qn_emit(sink, &(qn_event){ .kind = QN_EV_RUN_START, .stage = "quantize", .layer = first,
+                                   .n_layers = js.model->cfg.n_layers, .value = bits });
+    }
+    if (!s) {
+        qn_calib_plan plan = { .tokens = windows, .n_windows = job->config.nsamples, .len = job->config.seqlen,
+                               .first_block = first, .quantize = quantize_linear, .quantize_ctx = &js,
+                               .block_done = block_done, .block_ctx = &js };
+        s = qn_calib_run(js.model, &plan, (qn_event_sink){ job_sink, &js }, cancel, err);
+        if (!s && js.sink_status) { *err = js.sink_err; s = js.sink_status; }
+    }
+    if (!s) s = finish(&js, err);
+    if (s && js.log) {
+        json_t *ev = json_pack("{s:s, s:s, s:s}", "event", s == QN_ERR_CANCELLED ? "cancelled" : "failed",
+                               "status", qn_status_name(s), "message", err ? err->msg : "");
+        qn_err ignored;
+        log_event(&js, ev, &ignored);
+    }
+    qn_emit(sink, &(qn_event){ .kind = QN_EV_RUN_END, .stage = "quantize", .value = s == QN_OK ? 1 : 0,
+                               .text = s ? (err ? err->msg : "") : NULL });
+    qn_runlog_close(js.log);
+    qn_tensor_set_clear(&js.block);
+    qn_tensor_set_clear(&js.stats);
+    free(windows);
+    qn_model_close(js.model);
+    return s;
+}
+
+double qn_quant_projected_bits(const qn_quant_config *q, const qn_model *m, double *bytes)
+{
+    const qn_config *c = &m->cfg;
+    double quant_bits = 0, params = 0;
+    for (int l = 0; l < c->n_layers; l++) {
+        static const qn_tensor_role roles[] = { QN_T_WQ, QN_T_WK, QN_T_WV, QN_T_WO, QN_T_GATE, QN_T_UP, QN_T_DOWN };
+        for (size_t i = 0; i < 7; i++) {
+            const qn_linear *lin = qn_model_linear((qn_model *)m, roles[i], l);
+            double d_out = (double)lin->d_out, d_in = (double)lin->d_in, b = q->wbits;
+            if (q->method == QN_METHOD_RTN || q->method == QN_METHOD_GPTQ) {
+                double groups = q->groupsize ? ceil(d_in / (double)q->groupsize) : 1;
+                b += 32.0 * groups / d_in + (q->act_order && q->method == QN_METHOD_GPTQ ? 32.0 / d_out : 0);
+            } else if (q->method == QN_METHOD_SPQR) {
+                double groups = ceil(d_in / (double)q->groupsize), rgroups = ceil(d_out / (double)q->qq_groupsize);
+                b += groups * (q->qq_scale_bits + q->qq_zero_bits) / d_in + rgroups * groups * 64.0 / (d_out * d_in) +
+                     32.0 * (d_out + 1) / (d_out * d_in) + (q->act_order ? 32.0 / d_out : 0);
+            }
+            quant_bits += b * d_out * d_in;
+            params += d_out * d_in;
+        }
+    }
+    double other = (double)qn_config_n_params(c) - params;
+    if (bytes) *bytes = quant_bits / 8 + other * 2;   /* the rest at fp16, as a deployment would keep it */
+    return params > 0 ? quant_bits / params : 0;
+}
+
+qn_status qn_quantize_job_from_log(const char *dir, qn_quantize_job *job, char *model, size_t model_cap,
+                                   char *calib, size_t calib_cap, qn_err *err)
+{
+    char path[4200];
+    qn_status s = path_in(path, sizeof path, dir, "run.jsonl", err);
+    json_t *events = NULL;
+    if (s || (s = qn_runlog_read(path, &events, err))) return s;
+    json_t *start = NULL, *ev;
+    size_t i;
+    json_array_foreach(events, i, ev) {
+        const char *kind = json_string_value(json_object_get(ev, "event"));
+        if (kind && strcmp(kind, "start") == 0) { start = ev; break; }
+    }
+    const char *m = json_string_value(json_object_get(start, "model"));
+    const char *c = json_string_value(json_object_get(start, "calib"));
+    if (!start || !m || !c) {
+        json_decref(events);
+        return qn_err_set(err, QN_ERR_FORMAT, "%s: no start event with the model and calibration text", path);
+    }
+    snprintf(model, model_cap, "%s", m);
+    snprintf(calib, calib_cap, "%s", c);
+    memset(job, 0, sizeof *job);
+    s = qn_qmethod_config_parse(json_object_get(start, "options"), path, &job->config, err);
+    json_decref(events);
+    job->model = model;
+    job->calib = calib;
+    job->out_dir = dir;
+    job->resume = true;
+    return s;
+}
