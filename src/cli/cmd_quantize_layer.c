@@ -221,14 +221,19 @@ int qn_cmd_quantize_layer(int argc, char **argv)
         }
     }
     if (optind != argc - 1) return qn_arg_usage_error(cmd, k_usage, "expected one LAYER.safetensors");
-    if (!method) return qn_arg_usage_error(cmd, k_usage, "--method is required (rtn, gptq or spqr)");
     size_t mi = 0, n_methods = sizeof k_methods / sizeof k_methods[0];
+    char names[128] = "";
+    for (size_t i = 0; i < n_methods; i++) {
+        const char *sep = i == 0 ? "" : i + 1 < n_methods ? ", " : " or ";
+        snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", sep, k_methods[i].name);
+    }
+    if (!method) return qn_arg_usage_error(cmd, k_usage, "--method is required (%s)", names);
     while (mi < n_methods && strcmp(k_methods[mi].name, method) != 0) mi++;
-    if (mi == n_methods)
-        return qn_arg_usage_error(cmd, k_usage, "--method: expected rtn, gptq or spqr, found '%s'", method);
+    if (mi == n_methods) return qn_arg_usage_error(cmd, k_usage, "--method: expected %s, found '%s'", names, method);
     unsigned extra = o.set & ~k_methods[mi].accepts;
     for (size_t b = 0; extra; b++, extra >>= 1)
-        if (extra & 1) return qn_arg_usage_error(cmd, k_usage, "%s does not apply to --method %s", k_opt_names[b], method);
+        if (extra & 1)
+            return qn_arg_usage_error(cmd, k_usage, "%s does not apply to --method %s", k_opt_names[b], method);
 
     qn_kernels_set_threads((int)threads);
     qn_err err = {0};

@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "tui/tui.h"
+
 static const qn_cli_command k_commands[] = {
     { "inspect", "architecture, parameters, tensors and size of a model", qn_cmd_inspect },
     { "tokenize", "token ids and pieces of a text", qn_cmd_tokenize },
@@ -26,7 +28,8 @@ static void print_usage(FILE *fp)
 
 int qn_cli_main(int argc, char **argv)
 {
-    if (argc < 2 || strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0) {
+    if (argc < 2) return qn_tui_main(argc, argv);
+    if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0) {
         print_usage(stdout);
         return 0;
     }

@@ -52,14 +52,15 @@ static qn_status check_finite(const float *X, size_t rows, size_t cols, const ch
     return QN_OK;
 }
 
-/* A = H[perm][:, perm] + damp * mean|diag H| * I, dead diagonal entries set to 1
-   (research code order: damp first, then dead := 1). A: (n, n) symmetric. */
-static void damped_hessian(const float *H, const uint32_t *perm, size_t n, double percdamp, double mean_diag,
-                           float *A)
+/* A = J (H[perm][:, perm] + damp * mean|diag H| * I) J, J the exchange matrix (rows
+   and columns reversed, for inverse_cholesky_upper); dead diagonal entries are set
+   to 1 (research code order: damp first, then dead := 1). A: (n, n) symmetric. */
+static void damped_hessian_reversed(const float *H, const uint32_t *perm, size_t n, double percdamp,
+                                    double mean_diag, float *A)
 {
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for schedule(static) if (n * n >= QN_QUANT_PARALLEL_MIN_WORK)
     for (size_t i = 0; i < n; i++)
-        for (size_t j = 0; j < n; j++) A[i * n + j] = H[(size_t)perm[i] * n + perm[j]];
+        for (size_t j = 0; j < n; j++) A[i * n + j] = H[(size_t)perm[n - 1 - i] * n + perm[n - 1 - j]];
     float damp = (float)(percdamp * mean_diag);
     for (size_t j = 0; j < n; j++) {
         bool dead = A[j * n + j] == 0.0f;
@@ -67,23 +68,27 @@ static void damped_hessian(const float *H, const uint32_t *perm, size_t n, doubl
     }
 }
 
-/* U = chol((A)^-1) upper, in place [GPTQ, Sec. 3 "Cholesky Reformulation"]:
-   A = R^T R, A^-1 from R, then A^-1 = U^T U. A is symmetric, so the column-major
-   LAPACK calls see the same matrix; their upper triangle (column-major) is our
-   lower one, transposed into place at the end. Returns false when A is not
-   numerically positive definite. */
+/* U = chol(H^-1) upper [GPTQ, Sec. 3 "Cholesky Reformulation"] without forming
+   H^-1: given A = J H J = L L^T (lower Cholesky), H = M M^T with M = J L J upper,
+   so H^-1 = U^T U with U = M^-1 = J L^-1 J: one potrf and one trtri instead of
+   potrf, potri, potrf (half the flops). A is symmetric, so column-major LAPACK
+   sees the same matrix; its column-major lower triangle is our row-major upper
+   one, and U[a][b] = L^-1[n-1-a][n-1-b] is an involution on that triangle,
+   swapped in place. Returns false when A is not numerically positive definite. */
 static bool inverse_cholesky_upper(float *A, size_t n)
 {
     lapack_int ln = (lapack_int)n;
-    if (LAPACKE_spotrf(LAPACK_COL_MAJOR, 'U', ln, A, ln) != 0) return false;
-    if (LAPACKE_spotri(LAPACK_COL_MAJOR, 'U', ln, A, ln) != 0) return false;
-    if (LAPACKE_spotrf(LAPACK_COL_MAJOR, 'U', ln, A, ln) != 0) return false;
-    #pragma omp parallel for schedule(dynamic, 16)
-    for (size_t i = 0; i < n; i++)
-        for (size_t j = i + 1; j < n; j++) {
-            A[i * n + j] = A[j * n + i];
-            A[j * n + i] = 0.0f;
+    if (LAPACKE_spotrf(LAPACK_COL_MAJOR, 'L', ln, A, ln) != 0) return false;
+    if (LAPACKE_strtri(LAPACK_COL_MAJOR, 'L', 'N', ln, A, ln) != 0) return false;
+    bool parallel = n * n >= QN_QUANT_PARALLEL_MIN_WORK;
+    #pragma omp parallel for schedule(dynamic, 16) if (parallel)
+    for (size_t a = 0; a < n; a++)
+        for (size_t b = a; b < n; b++) {
+            size_t p = a * n + b, q = (n - 1 - b) * n + (n - 1 - a);
+            if (p < q) { float t = A[p]; A[p] = A[q]; A[q] = t; }
         }
+    #pragma omp parallel for schedule(dynamic, 16) if (parallel)
+    for (size_t a = 1; a < n; a++) memset(A + a * n, 0, a * sizeof *A);
     return true;
 }
 
@@ -108,18 +113,20 @@ qn_status qn_gptq_state_init(qn_gptq_state *st, const qn_layer_problem *p, bool 
     double mean_diag = 0;
     for (size_t j = 0; j < n; j++) mean_diag += fabs((double)p->H[j * n + j]);
     mean_diag /= (double)n;
-    for (size_t j = 0; j < n; j++) {
-        bool dead = p->H[(size_t)st->perm[j] * n + st->perm[j]] == 0.0f;
-        st->n_dead += dead;
-        for (size_t r = 0; r < m; r++) st->W[r * n + j] = dead ? 0.0f : p->W[r * n + st->perm[j]];
-    }
+    for (size_t j = 0; j < n; j++) st->n_dead += p->H[j * n + j] == 0.0f;
+    #pragma omp parallel for schedule(static) if (m * n >= QN_QUANT_PARALLEL_MIN_WORK)
+    for (size_t r = 0; r < m; r++)
+        for (size_t j = 0; j < n; j++) {
+            size_t col = st->perm[j];
+            st->W[r * n + j] = p->H[col * n + col] == 0.0f ? 0.0f : p->W[r * n + col];
+        }
 
     double damp = percdamp;
     char tried[128] = "";
     for (int attempt = 0;; attempt++) {
         size_t len = strlen(tried);
         snprintf(tried + len, sizeof tried - len, "%s%g", attempt ? ", " : "", damp);
-        damped_hessian(p->H, st->perm, n, damp, mean_diag, st->U);
+        damped_hessian_reversed(p->H, st->perm, n, damp, mean_diag, st->U);
         if (inverse_cholesky_upper(st->U, n)) break;
         if (attempt == QN_GPTQ_DAMP_RETRIES) {
             s = qn_err_set(err, QN_ERR_FORMAT,
@@ -156,21 +163,19 @@ void qn_gptq_state_done(qn_gptq_state *st)
 void qn_gptq_state_unpermute(const qn_gptq_state *st, float *W_hat)
 {
     size_t n = st->d_in;
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for schedule(static) if (st->d_out * n >= QN_QUANT_PARALLEL_MIN_WORK)
     for (size_t r = 0; r < st->d_out; r++)
         for (size_t j = 0; j < n; j++) W_hat[r * n + st->perm[j]] = st->W[r * n + j];
 }
 
-/* Columns [s0, s1) of block [b0, b1), every row independently [GPTQ, Alg. 1, inner
-   loop]: q = round(w_c); E[:, c - b0] = (w_c - q) / U_cc; w_k -= E_c U_ck for
-   c < k < b1. The rows are the parallel dimension (wide layers have thousands). */
-static void sweep_columns(qn_gptq_state *st, const qn_gptq_quantizer *q, size_t s0, size_t s1, size_t b0,
-                          size_t b1, float *E, size_t ldE)
+/* Columns [s0, s1) of block [b0, b1) for rows [r0, r1) [GPTQ, Alg. 1, inner loop]:
+   q = round(w_c); E[:, c - b0] = (w_c - q) / U_cc; w_k -= E_c U_ck for c < k < b1. */
+static void sweep_columns(qn_gptq_state *st, const qn_gptq_quantizer *q, size_t r0, size_t r1, size_t s0, size_t s1,
+                          size_t b0, size_t b1, float *E, size_t ldE)
 {
     size_t n = st->d_in;
     const float *U = st->U;
-    #pragma omp parallel for schedule(static)
-    for (size_t r = 0; r < st->d_out; r++) {
+    for (size_t r = r0; r < r1; r++) {
         float *restrict w = st->W + r * n;
         float *restrict e_row = E + r * ldE;
         for (size_t c = s0; c < s1; c++) {
@@ -182,6 +187,21 @@ static void sweep_columns(qn_gptq_state *st, const qn_gptq_quantizer *q, size_t 
             const float *restrict u_row = U + c * n;
             for (size_t k = c + 1; k < b1; k++) w[k] -= e * u_row[k];
         }
+    }
+}
+
+/* One block for the rows [r0, r1) of one panel: fit statistics where a group starts
+   (c % groupsize == 0), sweep up to the next group start or the block end. Panels
+   are independent inside a block, so a block costs one parallel region. */
+static void sweep_panel(qn_gptq_state *st, const qn_gptq_quantizer *q, size_t g, const float *u_diag, size_t r0,
+                        size_t r1, size_t b0, size_t b1, float *E, size_t ldE)
+{
+    size_t n = st->d_in;
+    for (size_t c = b0; c < b1;) {
+        if (c % g == 0) q->fit(q->ctx, st->W, n, r0, r1, c, n - c < g ? n - c : g, u_diag + c);
+        size_t s1 = (c / g + 1) * g < b1 ? (c / g + 1) * g : b1;
+        sweep_columns(st, q, r0, r1, c, s1, b0, b1, E, ldE);
+        c = s1;
     }
 }
 
@@ -200,6 +220,8 @@ qn_status qn_gptq_sweep(qn_gptq_state *st, size_t blocksize, const qn_gptq_quant
 {
     qn_status s = QN_OK;
     size_t n = st->d_in, g = q->groupsize ? q->groupsize : n;
+    size_t panel = q->panel_rows ? q->panel_rows : QN_GPTQ_PANEL_ROWS;
+    size_t n_panels = (st->d_out + panel - 1) / panel;
     if (!blocksize) blocksize = QN_GPTQ_BLOCKSIZE;
     float *E = malloc(st->d_out * blocksize * sizeof *E);
     float *u_diag = malloc(n * sizeof *u_diag);
@@ -208,14 +230,11 @@ qn_status qn_gptq_sweep(qn_gptq_state *st, size_t blocksize, const qn_gptq_quant
     for (size_t b0 = 0; b0 < n; b0 += blocksize) {
         if (cancel && atomic_load(cancel)) { s = qn_err_set(err, QN_ERR_CANCELLED, "cancelled"); goto done; }
         size_t b1 = b0 + blocksize < n ? b0 + blocksize : n;
-        for (size_t c = b0; c < b1;) {
-            if (c % g == 0) {
-                size_t width = n - c < g ? n - c : g;
-                if ((s = q->fit(q->ctx, st->W, n, c, width, u_diag + c, err)) != QN_OK) goto done;
-            }
-            size_t s1 = (c / g + 1) * g < b1 ? (c / g + 1) * g : b1;
-            sweep_columns(st, q, c, s1, b0, b1, E, blocksize);
-            c = s1;
+        size_t work = st->d_out * (b1 - b0) * (b1 - b0) / 2;   /* the in-block updates */
+        #pragma omp parallel for schedule(dynamic, 1) if (work >= QN_QUANT_PARALLEL_MIN_WORK)
+        for (size_t i = 0; i < n_panels; i++) {
+            size_t r0 = i * panel, r1 = r0 + panel < st->d_out ? r0 + panel : st->d_out;
+            sweep_panel(st, q, g, u_diag, r0, r1, b0, b1, E, blocksize);
         }
         update_trailing(st, E, blocksize, b0, b1);
         qn_event ev = { .kind = QN_EV_PROGRESS, .stage = stage, .done = (int64_t)b1, .total = (int64_t)n,
@@ -233,30 +252,26 @@ done:
 typedef struct {
     qn_rtn_layer *L;
     float        *scale, *zero;   /* (d_out) the current group's statistics, fp16-exact */
-    size_t        group;          /* index of the current group */
 } minmax_ctx;
 
-/* Fits one min-max grid per row on the group's current weights [GPTQ, Alg. 1,
-   "if j mod B = 0"], storing them in fp16 and rounding with the stored values. */
-static qn_status minmax_fit(void *vctx, const float *W, size_t ld, size_t c0, size_t width, const float *u_diag,
-                            qn_err *err)
+/* Fits one min-max grid per row of [r0, r1) on the group's current weights [GPTQ,
+   Alg. 1, "if j mod B = 0"], storing them in fp16 and rounding with the stored values. */
+static void minmax_fit(void *vctx, const float *W, size_t ld, size_t r0, size_t r1, size_t c0, size_t width,
+                       const float *u_diag)
 {
     (void)u_diag;
-    (void)err;
     minmax_ctx *ctx = vctx;
     qn_rtn_layer *L = ctx->L;
-    ctx->group = c0 / L->groupsize;
-    #pragma omp parallel for schedule(static)
-    for (size_t r = 0; r < L->d_out; r++) {
+    size_t group = c0 / L->groupsize;
+    for (size_t r = r0; r < r1; r++) {
         float s, z;
         qn_rtn_fit(W + r * ld + c0, width, L->bits, &s, &z);
-        size_t at = r * L->n_groups + ctx->group;
+        size_t at = r * L->n_groups + group;
         L->scale[at] = qn_f32_to_f16(s);
         L->zero[at] = qn_f32_to_f16(z);
         ctx->scale[r] = qn_f16_to_f32(L->scale[at]);
         ctx->zero[r] = qn_f16_to_f32(L->zero[at]);
     }
-    return QN_OK;
 }
 
 static float minmax_round(void *vctx, size_t r, size_t c, float w, float u_jj)
@@ -296,7 +311,8 @@ qn_status qn_gptq_quantize_layer(const qn_layer_problem *p, const qn_gptq_opts *
         s = qn_err_set(err, QN_ERR_NOMEM, "%s: out of memory", p->name);
         goto fail;
     }
-    qn_gptq_quantizer q = { .groupsize = L.groupsize, .fit = minmax_fit, .round = minmax_round, .ctx = &ctx };
+    qn_gptq_quantizer q = { .groupsize = L.groupsize, .panel_rows = 0, .fit = minmax_fit, .round = minmax_round,
+                            .ctx = &ctx };
     if ((s = qn_gptq_sweep(&st, opts->blocksize, &q, "gptq", sink, cancel, err)) != QN_OK) {
         qn_err_prefix(err, "%s: ", p->name);
         goto fail;

@@ -25,6 +25,7 @@
 #define QN_GPTQ_DAMP_RETRIES 3    /* after a failed factorization, retry this often ... */
 #define QN_GPTQ_DAMP_GROWTH 10.0  /* ... multiplying the damping by this each time */
 #define QN_GPTQ_DAMP_FIRST 0.01   /* the damping tried when percdamp 0 fails */
+#define QN_GPTQ_PANEL_ROWS 16     /* rows per parallel work item when statistics are per row */
 
 typedef struct {
     int    bits;        /* 1..8 */
@@ -55,16 +56,19 @@ void      qn_gptq_state_done(qn_gptq_state *st);            /* zeroed is fine */
 /* W_hat: (d_out, d_in) original column order, from st->W after the sweep. */
 void      qn_gptq_state_unpermute(const qn_gptq_state *st, float *W_hat);
 
-/* The statistics and rounding a sweep drives. fit() is called when the sweep
-   reaches a column c with c % groupsize == 0, with every row's current (error-
-   corrected) weights; round() is called once per weight, concurrently for
-   different rows, and returns the dequantized value the error is taken against. */
+/* The statistics and rounding a sweep drives. Rows go in panels of panel_rows
+   (the rows whose statistics are fitted together), panels in parallel. fit() is
+   called for a panel when the sweep reaches a column c with c % groupsize == 0,
+   with the panel's current (error-corrected) weights; round() is called once per
+   weight and returns the dequantized value the error is taken against. Calls for
+   different panels run concurrently: each may touch only its own rows' state. */
 typedef struct {
-    size_t groupsize;   /* columns per group in sweep order; d_in for one group per row */
-    /* W: (d_out, ld) current weights; the group is columns [c0, c0 + width);
-       u_diag: (width) U_jj of those columns. */
-    qn_status (*fit)(void *ctx, const float *W, size_t ld, size_t c0, size_t width, const float *u_diag,
-                     qn_err *err);
+    size_t groupsize;    /* columns per group in sweep order; d_in for one group per row */
+    size_t panel_rows;   /* 0 = QN_GPTQ_PANEL_ROWS */
+    /* W: (d_out, ld) current weights; the panel is rows [r0, r1), the group columns
+       [c0, c0 + width); u_diag: (width) U_jj of those columns. */
+    void  (*fit)(void *ctx, const float *W, size_t ld, size_t r0, size_t r1, size_t c0, size_t width,
+                 const float *u_diag);
     float (*round)(void *ctx, size_t r, size_t c, float w, float u_jj);
     void *ctx;
 } qn_gptq_quantizer;

@@ -147,12 +147,20 @@ static qn_status read_quant_config(qn_model *m, qn_quant_config *q, qn_err *err)
     qn_status s = qn_json_load(path, &root, err);
     if (s) return s;
     json_t *qc = json_object_get(root, "quantization_config");
+    json_t *legacy = NULL;
+    if (!qc && json_is_object(json_object_get(root, "aqlm"))) {
+        /* older AQLM checkpoints: model_type llama_aqlm and a top-level "aqlm" block */
+        legacy = json_deep_copy(json_object_get(root, "aqlm"));
+        json_object_set_new(legacy, "quant_method", json_string("aqlm"));
+        qc = legacy;
+    }
     if (qc) {
         const char *qm = json_string_value(json_object_get(qc, "quant_method"));
         snprintf(m->quant_method, sizeof m->quant_method, "%s", qm ? qm : "?");
         s = qn_qmethod_config_parse(qc, path, q, err);
         m->quantized = s == QN_OK;
     }
+    json_decref(legacy);
     json_decref(root);
     return s;
 }

@@ -5,7 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/aqlm.h"
 #include "engine/gptq.h"
+#include "kernels/aqlm_cpu.h"
 #include "engine/rtn.h"
 #include "engine/spqr.h"
 
@@ -37,6 +39,19 @@ static const qn_preset k_presets[] = {
       { .method = QN_METHOD_GPTQ, .wbits = 3, .groupsize = 128, .act_order = true, .percdamp = 0.01, CALIB } },
     { "gptq-4", "GPTQ w4, groups of 128, act-order",
       { .method = QN_METHOD_GPTQ, .wbits = 4, .groupsize = 128, .act_order = true, .percdamp = 0.01, CALIB } },
+    { "aqlm-2x8", "AQLM 2x8, groups of 8 (2 bits per weight + codebooks)",
+      { .method = QN_METHOD_AQLM, .codebooks = 2, .codebook_bits = 8, .group = 8, .beam = 1, .tol = 0.01, CALIB } },
+    { "aqlm-2bit", "AQLM 1x16, groups of 8 (2 bits per weight + codebooks)",
+      { .method = QN_METHOD_AQLM, .codebooks = 1, .codebook_bits = 16, .group = 8, .beam = 1, .tol = 0.01, CALIB } },
+    { "aqlm-3bit", "AQLM 2x12, groups of 8 (3 bits per weight + codebooks)",
+      { .method = QN_METHOD_AQLM, .codebooks = 2, .codebook_bits = 12, .group = 8, .beam = 1, .tol = 0.01, CALIB } },
+    { "aqlm-4bit", "AQLM 2x16, groups of 8 (4 bits per weight + codebooks)",
+      { .method = QN_METHOD_AQLM, .codebooks = 2, .codebook_bits = 16, .group = 8, .beam = 1, .tol = 0.01, CALIB } },
+    /* small models: 2^16-entry codebooks outweigh their layers, so smaller ones */
+    { "aqlm-small-2x6", "AQLM 2x6, groups of 4, for models with layers below ~1M weights (3 bits + codebooks)",
+      { .method = QN_METHOD_AQLM, .codebooks = 2, .codebook_bits = 6, .group = 4, .beam = 4, .tol = 0.01, CALIB } },
+    { "aqlm-small-2x8", "AQLM 2x8, groups of 4, for models with layers below ~1M weights (4 bits + codebooks)",
+      { .method = QN_METHOD_AQLM, .codebooks = 2, .codebook_bits = 8, .group = 4, .beam = 4, .tol = 0.01, CALIB } },
     { "rtn-4", "round to nearest, 4 bits, groups of 128",
       { .method = QN_METHOD_RTN, .wbits = 4, .groupsize = 128, CALIB } },
     { "rtn-8", "round to nearest, 8 bits, groups of 128",
@@ -73,8 +88,16 @@ qn_status qn_quant_config_validate(const qn_quant_config *q, qn_err *err)
             return qn_err_set(err, QN_ERR_ARG, "--qq-zero-bits %d: expected 1..8 or 16", q->qq_zero_bits);
         if (!(q->outlier_threshold > 0)) return qn_err_set(err, QN_ERR_ARG, "--outlier-threshold must be positive or inf");
         break;
+    case QN_METHOD_AQLM:
+        if (q->codebooks < 1 || q->codebooks > 8) return qn_err_set(err, QN_ERR_ARG, "--codebooks %d: expected 1..8", q->codebooks);
+        if (q->codebook_bits < 1 || q->codebook_bits > QN_AQLM_MAX_BITS)
+            return qn_err_set(err, QN_ERR_ARG, "--codebook-bits %d: expected 1..%d", q->codebook_bits, QN_AQLM_MAX_BITS);
+        if (q->group < 1 || q->group > 64) return qn_err_set(err, QN_ERR_ARG, "--group %zu: expected 1..64", q->group);
+        if (q->beam < 1 || q->beam > 256) return qn_err_set(err, QN_ERR_ARG, "--beam %d: expected 1..256", q->beam);
+        if (!(q->tol > 0 && q->tol < 1)) return qn_err_set(err, QN_ERR_ARG, "--tol %g: expected a fraction in (0, 1)", q->tol);
+        break;
     default:
-        return qn_err_set(err, QN_ERR_UNSUPPORTED, "method %s is not available for whole models yet", qn_method_name(q->method));
+        return qn_err_set(err, QN_ERR_ARG, "unknown method %d", (int)q->method);
     }
     if (!(q->percdamp >= 0 && q->percdamp < 1e6)) return qn_err_set(err, QN_ERR_ARG, "--percdamp %g out of range", q->percdamp);
     if (q->nsamples < 1 || q->seqlen < 2) return qn_err_set(err, QN_ERR_ARG, "--nsamples and --seqlen must be at least 1 and 2");
@@ -143,12 +166,150 @@ static qn_status quantize_spqr(const qn_quant_config *q, const qn_layer_problem 
     return s;
 }
 
+bool qn_quant_config_fit(qn_quant_config *q, const size_t *d_ins, size_t n, bool *changed, qn_err *err)
+{
+    *changed = false;
+    if (q->method != QN_METHOD_AQLM) return true;
+    size_t g = q->group;
+    for (; g >= 1; g--) {
+        size_t i = 0;
+        while (i < n && d_ins[i] % g == 0) i++;
+        if (i == n) break;
+    }
+    if (g < 1) { qn_err_set(err, QN_ERR_SHAPE, "no AQLM group size fits every layer"); return false; }
+    *changed = g != q->group;
+    q->group = g;
+    return true;
+}
+
+static qn_aqlm_opts aqlm_opts(const qn_quant_config *q)
+{
+    qn_aqlm_opts o = qn_aqlm_opts_default();
+    o.M = q->codebooks;
+    o.B = q->codebook_bits;
+    o.g = q->group;
+    o.beam = q->beam;
+    o.tol = q->tol;
+    o.seed = q->seed;
+    return o;
+}
+
+/* aqlm.utils.pack_int_data: codes >= 2^(B-1) are stored as code - 2^B, in the
+   narrowest signed type; readers take value mod 2^B. */
+static void *pack_aqlm_codes(const uint16_t *codes, size_t n, int B, qn_dtype *dt)
+{
+    if (B <= 8) {
+        int8_t *c = malloc(n + 1);
+        for (size_t i = 0; c && i < n; i++) c[i] = (int8_t)(codes[i] >= (1u << (B - 1)) ? (int)codes[i] - (1 << B) : codes[i]);
+        *dt = QN_DTYPE_I8;
+        return c;
+    }
+    int16_t *c = malloc(n * 2 + 1);
+    for (size_t i = 0; c && i < n; i++) c[i] = (int16_t)(codes[i] >= (1u << (B - 1)) ? (int32_t)codes[i] - (1 << B) : codes[i]);
+    *dt = QN_DTYPE_I16;
+    return c;
+}
+
+static uint16_t *to_f16(const float *x, size_t n)
+{
+    uint16_t *h = malloc(n * sizeof *h + 1);
+    for (size_t i = 0; h && i < n; i++) h[i] = qn_f32_to_f16(x[i]);
+    return h;
+}
+
+static qn_status add_aqlm_stats(qn_tensor_set *stats, const char *base, const qn_aqlm_result *r, qn_err *err)
+{
+    char name[256];
+    int64_t cb[3] = { r->M, (int64_t)r->codebook_size, (int64_t)r->g }, us[2] = { r->M, (int64_t)r->codebook_size },
+            lh[1] = { r->n_rounds + 1 };
+    int32_t *usage = malloc((size_t)r->M * r->codebook_size * sizeof *usage + 1);
+    if (!usage) return qn_err_set(err, QN_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < (size_t)r->M * r->codebook_size; i++) usage[i] = (int32_t)r->usage[i];
+    qn_status s;
+    snprintf(name, sizeof name, "%s.codebook_usage", base);
+    if ((s = qn_tensor_set_add(stats, name, QN_DTYPE_I32, 2, us, usage, 1, err))) return s;
+    snprintf(name, sizeof name, "%s.codebooks", base);
+    if ((s = qn_tensor_set_copy(stats, name, QN_DTYPE_F32, 3, cb, r->codebooks,
+                                (size_t)r->M * r->codebook_size * r->g * sizeof(float), err))) return s;
+    snprintf(name, sizeof name, "%s.loss_history", base);
+    return qn_tensor_set_copy(stats, name, QN_DTYPE_F64, 1, lh, r->loss_history, (size_t)(r->n_rounds + 1) * sizeof(double), err);
+}
+
+/* The stored arrays as the kernels' layout, for validation and decoding. */
+static qn_aqlm_weights aqlm_view(const void *codes, const uint16_t *codebooks, const uint16_t *scales, int M, int B,
+                                 size_t g, size_t d_out, size_t d_in)
+{
+    size_t K = (size_t)1 << B, code_bytes = B <= 8 ? 1 : 2;
+    return (qn_aqlm_weights){ .n_codebooks = M, .nbits = B, .in_group_size = (int)g, .out_group_size = 1,
+                              .d_out = d_out, .d_in = d_in, .codes = codes, .codebooks = codebooks, .scales = scales,
+                              .codes_nbytes = d_out * (d_in / g) * (size_t)M * code_bytes,
+                              .codebooks_nbytes = (size_t)M * K * g * 2, .scales_nbytes = d_out * 2 };
+}
+
+static qn_status quantize_aqlm(const qn_quant_config *q, const qn_layer_problem *p, const char *base,
+                               qn_event_sink sink, const atomic_bool *cancel, qn_layer_result *res,
+                               qn_tensor_set *store, qn_tensor_set *stats, qn_err *err)
+{
+    qn_aqlm_opts o = aqlm_opts(q);
+    qn_aqlm_result r = {0};
+    qn_status s = qn_aqlm_quantize(p, &o, sink, cancel, &r, err);
+    if (s) return s;
+    size_t n_codes = r.d_out * r.n_groups * (size_t)r.M, n_cb = (size_t)r.M * r.codebook_size * r.g;
+    qn_dtype code_dt;
+    void *codes = pack_aqlm_codes(r.codes, n_codes, r.B, &code_dt);
+    uint16_t *cb = to_f16(r.codebooks, n_cb), *sc = to_f16(r.scales, r.d_out);
+    char name[256];
+    int64_t cshape[3] = { (int64_t)r.d_out, (int64_t)r.n_groups, r.M };
+    int64_t bshape[4] = { r.M, (int64_t)r.codebook_size, 1, (int64_t)r.g }, sshape[4] = { (int64_t)r.d_out, 1, 1, 1 };
+    if (!codes || !cb || !sc) {
+        free(codes); free(cb); free(sc);
+        s = qn_err_set(err, QN_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    *res = r.layer;
+    r.layer.W_hat = NULL;
+    res->bits = qn_aqlm_bits(r.d_out, r.d_in, r.M, r.B, r.g);
+    qn_aqlm_weights view = aqlm_view(codes, cb, sc, r.M, r.B, r.g, r.d_out, r.d_in);
+    qn_aqlm_to_dense_ref(&view, res->W_hat);
+    snprintf(name, sizeof name, "%s.codes", base);
+    if ((s = qn_tensor_set_add(store, name, code_dt, 3, cshape, codes, 1, err))) { free(cb); free(sc); goto done; }
+    snprintf(name, sizeof name, "%s.codebooks", base);
+    if ((s = qn_tensor_set_add(store, name, QN_DTYPE_F16, 4, bshape, cb, 1, err))) { free(sc); goto done; }
+    snprintf(name, sizeof name, "%s.scales", base);
+    if ((s = qn_tensor_set_add(store, name, QN_DTYPE_F16, 4, sshape, sc, 1, err))) goto done;
+    if (stats) s = add_aqlm_stats(stats, base, &r, err);
+done:
+    qn_aqlm_result_done(&r);
+    return s;
+}
+
+static qn_status dequantize_aqlm(const qn_quant_config *q, qn_raw_lookup lk, const char *base, size_t d_out,
+                                 size_t d_in, float *W, qn_err *err)
+{
+    if (d_in % q->group)
+        return qn_err_set(err, QN_ERR_SHAPE, "%s: in_group_size %zu does not divide its %zu inputs", base, q->group, d_in);
+    size_t K = (size_t)1 << q->codebook_bits;
+    int64_t cshape[3] = { (int64_t)d_out, (int64_t)(d_in / q->group), q->codebooks };
+    int64_t bshape[4] = { q->codebooks, (int64_t)K, 1, (int64_t)q->group }, sshape[4] = { (int64_t)d_out, 1, 1, 1 };
+    const void *codes, *cb, *sc;
+    qn_status s;
+    if ((s = qn_qstore_fetch(lk, base, "codes", q->codebook_bits <= 8 ? QN_DTYPE_I8 : QN_DTYPE_I16, 3, cshape, &codes, err)) ||
+        (s = qn_qstore_fetch(lk, base, "codebooks", QN_DTYPE_F16, 4, bshape, &cb, err)) ||
+        (s = qn_qstore_fetch(lk, base, "scales", QN_DTYPE_F16, 4, sshape, &sc, err)))
+        return s;
+    qn_aqlm_weights view = aqlm_view(codes, cb, sc, q->codebooks, q->codebook_bits, q->group, d_out, d_in);
+    if ((s = qn_aqlm_validate(&view, base, err))) return s;
+    qn_aqlm_to_dense_ref(&view, W);
+    return QN_OK;
+}
+
 qn_status qn_qmethod_quantize(const qn_quant_config *q, const qn_layer_problem *p, const char *base,
                               qn_event_sink sink, const atomic_bool *cancel, qn_layer_result *res,
-                              qn_tensor_set *store, qn_err *err)
+                              qn_tensor_set *store, qn_tensor_set *stats, qn_err *err)
 {
     qn_status s;
     switch (q->method) {
+    case QN_METHOD_AQLM: s = quantize_aqlm(q, p, base, sink, cancel, res, store, stats, err); break;
     case QN_METHOD_RTN: case QN_METHOD_GPTQ: s = quantize_int(q, p, base, sink, cancel, res, store, err); break;
     case QN_METHOD_SPQR: s = quantize_spqr(q, p, base, sink, cancel, res, store, err); break;
     default: return qn_err_set(err, QN_ERR_UNSUPPORTED, "method %s", qn_method_name(q->method));
@@ -178,11 +339,35 @@ qn_status qn_qmethod_dequantize(const qn_quant_config *q, qn_raw_lookup lk, cons
         qn_spqr_layer_done(&L);
         return QN_OK;
     }
+    if (q->method == QN_METHOD_AQLM) return dequantize_aqlm(q, lk, base, d_out, d_in, W, err);
     return qn_err_set(err, QN_ERR_UNSUPPORTED, "cannot read %s linears", qn_method_name(q->method));
+}
+
+static json_t *calibration_json(const qn_quant_config *q)
+{
+    return json_pack("{s:I, s:I, s:I, s:I}", "nsamples", (json_int_t)q->nsamples, "seqlen", (json_int_t)q->seqlen,
+                     "seed", (json_int_t)q->seed, "eval_ctx", (json_int_t)q->eval_ctx);
+}
+
+/* transformers' AqlmConfig (it accepts the extra keys and ignores them). */
+static json_t *aqlm_config_json(const qn_quant_config *q)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "quant_method", json_string("aqlm"));
+    json_object_set_new(o, "nbits_per_codebook", json_integer(q->codebook_bits));
+    json_object_set_new(o, "num_codebooks", json_integer(q->codebooks));
+    json_object_set_new(o, "in_group_size", json_integer((json_int_t)q->group));
+    json_object_set_new(o, "out_group_size", json_integer(1));
+    json_object_set_new(o, "linear_weights_not_to_quantize", json_pack("[s, s]", "model.embed_tokens.weight", "lm_head.weight"));
+    json_object_set_new(o, "beam", json_integer(q->beam));
+    json_object_set_new(o, "tol", json_real(q->tol));
+    json_object_set_new(o, "calibration", calibration_json(q));
+    return o;
 }
 
 json_t *qn_qmethod_config_json(const qn_quant_config *q)
 {
+    if (q->method == QN_METHOD_AQLM) return aqlm_config_json(q);
     json_t *o = json_object();
     bool spqr = q->method == QN_METHOD_SPQR;
     json_object_set_new(o, "quant_method", json_string(spqr ? QN_QSTORE_SPQR : QN_QSTORE_INT));
@@ -199,9 +384,7 @@ json_t *qn_qmethod_config_json(const qn_quant_config *q)
         json_object_set_new(o, "outlier_threshold",
                             isinf(q->outlier_threshold) ? json_string("inf") : json_real(q->outlier_threshold));
     }
-    json_object_set_new(o, "calibration", json_pack("{s:I, s:I, s:I, s:I}", "nsamples", (json_int_t)q->nsamples,
-                                                    "seqlen", (json_int_t)q->seqlen, "seed", (json_int_t)q->seed,
-                                                    "eval_ctx", (json_int_t)q->eval_ctx));
+    json_object_set_new(o, "calibration", calibration_json(q));
     return o;
 }
 
@@ -215,19 +398,45 @@ static qn_status get_num(const json_t *qc, const char *key, double *out, bool re
     return QN_OK;
 }
 
+static qn_status parse_calibration(const json_t *qc, const char *path, qn_quant_config *q, qn_err *err);
+
+/* transformers' AqlmConfig, or the older top-level "aqlm" block of llama_aqlm checkpoints. */
+static qn_status parse_aqlm(const json_t *qc, const char *path, qn_quant_config *q, qn_err *err)
+{
+    double B = 0, M = 0, g = 0, og = 1, beam = 1, tol = 0.01;
+    qn_status s;
+    if ((s = get_num(qc, "nbits_per_codebook", &B, true, path, err)) || (s = get_num(qc, "num_codebooks", &M, true, path, err)) ||
+        (s = get_num(qc, "in_group_size", &g, true, path, err)) || (s = get_num(qc, "out_group_size", &og, false, path, err)) ||
+        (s = get_num(qc, "beam", &beam, false, path, err)) || (s = get_num(qc, "tol", &tol, false, path, err)))
+        return s;
+    if (og != 1)
+        return qn_err_set(err, QN_ERR_UNSUPPORTED, "%s: AQLM out_group_size %g: only 1 is supported", path, og);
+    if (B < 1 || B > QN_AQLM_MAX_BITS || M < 1 || M > 8 || g < 1 || g > 64)
+        return qn_err_set(err, QN_ERR_FORMAT, "%s: AQLM nbits_per_codebook %g, num_codebooks %g, in_group_size %g out of range",
+                          path, B, M, g);
+    q->method = QN_METHOD_AQLM;
+    q->codebook_bits = (int)B;
+    q->codebooks = (int)M;
+    q->group = (size_t)g;
+    q->beam = (int)beam;
+    q->tol = tol;
+    return parse_calibration(qc, path, q, err);
+}
+
 qn_status qn_qmethod_config_parse(const json_t *qc, const char *path, qn_quant_config *q, qn_err *err)
 {
     memset(q, 0, sizeof *q);
     const char *qm = json_string_value(json_object_get(qc, "quant_method"));
     const char *m = json_string_value(json_object_get(qc, "method"));
     if (!qm) return qn_err_set(err, QN_ERR_FORMAT, "%s: quantization_config has no quant_method", path);
+    if (strcmp(qm, "aqlm") == 0) return parse_aqlm(qc, path, q, err);
     if (strcmp(qm, QN_QSTORE_INT) == 0) {
         q->method = m && strcmp(m, "rtn") == 0 ? QN_METHOD_RTN : QN_METHOD_GPTQ;
     } else if (strcmp(qm, QN_QSTORE_SPQR) == 0) {
         q->method = QN_METHOD_SPQR;
     } else {
         return qn_err_set(err, QN_ERR_UNSUPPORTED, "%s: quant_method '%s' is not supported (%s, %s are)", path, qm,
-                          QN_QSTORE_INT, QN_QSTORE_SPQR);
+                          QN_QSTORE_INT, QN_QSTORE_SPQR ", aqlm");
     }
     double bits = 0, gs = 0, qqg = 16, qsb = 3, qzb = 3, tau = INFINITY;
     qn_status s;
@@ -247,6 +456,12 @@ qn_status qn_qmethod_config_parse(const json_t *qc, const char *path, qn_quant_c
     q->outlier_threshold = tau;
     q->act_order = json_is_true(json_object_get(qc, "act_order"));
     q->percdamp = json_number_value(json_object_get(qc, "percdamp"));
+    return parse_calibration(qc, path, q, err);
+}
+
+static qn_status parse_calibration(const json_t *qc, const char *path, qn_quant_config *q, qn_err *err)
+{
+    qn_status s;
     json_t *cal = json_object_get(qc, "calibration");
     if (cal) {
         double ns = 0, sl = 0, seed = 0, ev = 0;

@@ -13,10 +13,18 @@
 
 /* Quantizes p with q; fills res (W_hat = the dequantization of what was stored,
    so a resumed run sees exactly the weights an uninterrupted one saw) and adds
-   the stored tensors "<base>.*" to store. */
+   the stored tensors "<base>.*" to store, and what the pictures need beyond
+   the Hessian ("<base>.codebooks" F32 (M, K, g), "<base>.codebook_usage" I32
+   (M, K), "<base>.loss_history" F64 (rounds + 1) for AQLM) to stats (may be NULL). */
 qn_status qn_qmethod_quantize(const qn_quant_config *q, const qn_layer_problem *p, const char *base,
                               qn_event_sink sink, const atomic_bool *cancel, qn_layer_result *res,
-                              qn_tensor_set *store, qn_err *err);
+                              qn_tensor_set *store, qn_tensor_set *stats, qn_err *err);
+
+/* Fits q to the model's shapes where a knob must divide every layer (AQLM's
+   in_group_size): the largest value <= the requested one that divides every
+   input width. Returns false (with err) when nothing fits; *changed says
+   whether q was adjusted. */
+bool qn_quant_config_fit(qn_quant_config *q, const size_t *d_ins, size_t n, bool *changed, qn_err *err);
 
 /* Dense weights W (d_out, d_in) of the stored linear base. */
 qn_status qn_qmethod_dequantize(const qn_quant_config *q, qn_raw_lookup lk, const char *base, size_t d_out,

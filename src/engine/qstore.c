@@ -173,12 +173,14 @@ qn_raw_lookup qn_raw_lookup_st(const qn_st_file *f)
 
 bool qn_qstore_has(qn_raw_lookup lk, const char *base)
 {
-    char name[256];
-    return snprintf(name, sizeof name, "%s.qweight", base) < (int)sizeof name && lk.has(lk.ctx, name);
+    char name[256], codes[256];
+    snprintf(name, sizeof name, "%s.qweight", base);
+    snprintf(codes, sizeof codes, "%s.codes", base);
+    return lk.has(lk.ctx, name) || lk.has(lk.ctx, codes);
 }
 
 /* Fetches <base>.<part> and checks dtype and shape. */
-static qn_status fetch(qn_raw_lookup lk, const char *base, const char *part, qn_dtype dt, int ndim,
+qn_status qn_qstore_fetch(qn_raw_lookup lk, const char *base, const char *part, qn_dtype dt, int ndim,
                        const int64_t *shape, const void **data, qn_err *err)
 {
     char name[256];
@@ -206,7 +208,7 @@ static qn_status get_perm(qn_raw_lookup lk, const char *base, size_t d_in, uint3
     if (name_of(name, sizeof name, base, "perm", err) || !lk.has(lk.ctx, name)) return QN_OK;
     const void *data;
     int64_t shape[1] = { (int64_t)d_in };
-    qn_status st = fetch(lk, base, "perm", QN_DTYPE_I32, 1, shape, &data, err);
+    qn_status st = qn_qstore_fetch(lk, base, "perm", QN_DTYPE_I32, 1, shape, &data, err);
     if (st) return st;
     uint32_t *p = malloc(d_in * sizeof *p + 1);
     uint8_t *seen = calloc(d_in + 1, 1);
@@ -229,7 +231,7 @@ static qn_status get_packed(qn_raw_lookup lk, const char *base, const char *part
 {
     const void *data;
     int64_t shape[2] = { (int64_t)rows, (int64_t)row_bytes(n, bits) };
-    qn_status st = fetch(lk, base, part, QN_DTYPE_U8, 2, shape, &data, err);
+    qn_status st = qn_qstore_fetch(lk, base, part, QN_DTYPE_U8, 2, shape, &data, err);
     if (st) return st;
     for (size_t r = 0; r < rows; r++)
         unpack_row((const uint8_t *)data + r * (size_t)shape[1], n, bits, codes + r * row_stride, col_stride);
@@ -248,8 +250,8 @@ qn_status qn_qstore_get_int(qn_raw_lookup lk, const char *base, size_t d_out, si
     int64_t stats[2] = { (int64_t)d_out, (int64_t)L->n_groups };
     const void *sc, *zr;
     if ((st = get_packed(lk, base, "qweight", d_out, d_in, bits, L->codes, d_in, 1, err)) ||
-        (st = fetch(lk, base, "scales", QN_DTYPE_F16, 2, stats, &sc, err)) ||
-        (st = fetch(lk, base, "zeros", QN_DTYPE_F16, 2, stats, &zr, err))) {
+        (st = qn_qstore_fetch(lk, base, "scales", QN_DTYPE_F16, 2, stats, &sc, err)) ||
+        (st = qn_qstore_fetch(lk, base, "zeros", QN_DTYPE_F16, 2, stats, &zr, err))) {
         qn_rtn_layer_done(L);
         return st;
     }
@@ -282,7 +284,7 @@ static qn_status get_spqr_stats(qn_raw_lookup lk, const char *base, qn_spqr_laye
     const void *data;
     for (int i = 0; i < 2; i++) {
         if (k[i].bits == QN_SPQR_FP16_STATS) {
-            if ((st = fetch(lk, base, k[i].f16_part, QN_DTYPE_F16, 2, per_row, &data, err))) return st;
+            if ((st = qn_qstore_fetch(lk, base, k[i].f16_part, QN_DTYPE_F16, 2, per_row, &data, err))) return st;
             const uint16_t *t = data;
             for (size_t g = 0; g < ncg; g++)
                 for (size_t r = 0; r < L->d_out; r++) k[i].f16[g * L->d_out + r] = t[r * ncg + g];
@@ -290,7 +292,7 @@ static qn_status get_spqr_stats(qn_raw_lookup lk, const char *base, qn_spqr_laye
         }
         if ((st = get_packed(lk, base, k[i].codes_part, L->d_out, ncg, k[i].bits, k[i].codes, 1, L->d_out, err)))
             return st;
-        if ((st = fetch(lk, base, k[i].stats_part, QN_DTYPE_F16, 3, second, &data, err))) return st;
+        if ((st = qn_qstore_fetch(lk, base, k[i].stats_part, QN_DTYPE_F16, 3, second, &data, err))) return st;
         split_stats(data, ncg, nrg, k[i].ss, k[i].sz);
     }
     return QN_OK;
@@ -303,7 +305,7 @@ static qn_status get_outliers(qn_raw_lookup lk, const char *base, qn_spqr_layer 
     if (name_of(name, sizeof name, base, "outlier_row_ptr", err) || !lk.has(lk.ctx, name)) return QN_OK;
     const void *rp, *ci, *va;
     int64_t rshape[1] = { (int64_t)L->d_out + 1 };
-    qn_status st = fetch(lk, base, "outlier_row_ptr", QN_DTYPE_I32, 1, rshape, &rp, err);
+    qn_status st = qn_qstore_fetch(lk, base, "outlier_row_ptr", QN_DTYPE_I32, 1, rshape, &rp, err);
     if (st) return st;
     const int32_t *row_ptr = rp;
     if (row_ptr[0] != 0) return qn_err_set(err, QN_ERR_FORMAT, "'%s.outlier_row_ptr' does not start at 0", base);
@@ -312,8 +314,8 @@ static qn_status get_outliers(qn_raw_lookup lk, const char *base, qn_spqr_layer 
             return qn_err_set(err, QN_ERR_FORMAT, "'%s.outlier_row_ptr' decreases at row %zu", base, r);
     size_t nnz = (size_t)row_ptr[L->d_out];
     int64_t nshape[1] = { (int64_t)nnz };
-    if ((st = fetch(lk, base, "outlier_col_idx", QN_DTYPE_U16, 1, nshape, &ci, err)) ||
-        (st = fetch(lk, base, "outlier_values", QN_DTYPE_F16, 1, nshape, &va, err)))
+    if ((st = qn_qstore_fetch(lk, base, "outlier_col_idx", QN_DTYPE_U16, 1, nshape, &ci, err)) ||
+        (st = qn_qstore_fetch(lk, base, "outlier_values", QN_DTYPE_F16, 1, nshape, &va, err)))
         return st;
     L->row_ptr = malloc((L->d_out + 1) * sizeof *L->row_ptr);
     L->col_idx = malloc((nnz ? nnz : 1) * sizeof *L->col_idx);

@@ -41,7 +41,11 @@ qn_status qn_qstore_get_int(qn_raw_lookup lk, const char *base, size_t d_out, si
 qn_status qn_qstore_get_spqr(qn_raw_lookup lk, const char *base, size_t d_out, size_t d_in,
                              const qn_spqr_opts *shape_opts, qn_spqr_layer *L, qn_err *err);
 
+/* The stored tensor "<base>.<part>", checked to have dtype dt and the given shape. */
+qn_status qn_qstore_fetch(qn_raw_lookup lk, const char *base, const char *part, qn_dtype dt, int ndim,
+                          const int64_t *shape, const void **data, qn_err *err);
+
 /* Whether base is stored quantized in lk (its qweight exists). */
-bool qn_qstore_has(qn_raw_lookup lk, const char *base);
+bool qn_qstore_has(qn_raw_lookup lk, const char *base);   /* qweight or (AQLM) codes */
 
 #endif

@@ -31,6 +31,7 @@
 
 typedef struct {
     const qn_quantize_job *job;
+    qn_quant_config cfg;          /* the job's, fitted to the model's shapes */
     qn_model      *model;
     qn_event_sink  user;          /* the caller's sink */
     const atomic_bool *cancel;
@@ -101,12 +102,27 @@ static qn_status record_stats(job_state *js, const qn_calib_layer_event *le, qn_
     snprintf(name, sizeof name, "%s.hessian_diag", le->name);
     qn_status s = qn_tensor_set_copy(&js->stats, name, QN_DTYPE_F32, 1, diag_shape, le->hessian_diag,
                                      le->d_in * sizeof(float), err);
-    if (s || js->job->config.method != QN_METHOD_SPQR) return s;
+    if (s || js->cfg.method != QN_METHOD_SPQR) return s;
     uint8_t *mask = outlier_mask(&js->block, le->name, le->d_out, le->d_in);
     if (!mask) return qn_err_set(err, QN_ERR_NOMEM, "out of memory");
     int64_t mshape[2] = { (int64_t)le->d_out, (int64_t)((le->d_in + 7) / 8) };
     snprintf(name, sizeof name, "%s.outlier_mask", le->name);
     return qn_tensor_set_add(&js->stats, name, QN_DTYPE_U8, 2, mshape, mask, 1, err);
+}
+
+/* AQLM: one "round" event per round of the layer, for convergence plots. */
+static qn_status log_rounds(job_state *js, const char *base, qn_err *err)
+{
+    char name[256];
+    snprintf(name, sizeof name, "%s.loss_history", base);
+    const qn_st_entry *e = qn_tensor_set_find(&js->stats, name);
+    if (!e) return QN_OK;
+    const double *loss = e->data;
+    qn_status s = QN_OK;
+    for (int64_t r = 0; r < e->shape[0] && !s; r++)
+        s = log_event(js, json_pack("{s:s, s:s, s:I, s:f}", "event", "round", "name", base, "round", (json_int_t)r,
+                                    "loss", loss[r]), err);
+    return s;
 }
 
 /* Sits between the engine and the caller: writes the run record, keeps stats. */
@@ -123,6 +139,7 @@ static void job_sink(void *ctx, const qn_event *ev)
                               "outliers", (json_int_t)r->n_outliers, "outlier_fraction", r->outlier_fraction,
                               "seconds", r->seconds);
         js->sink_status = log_event(js, o, &js->sink_err);
+        if (!js->sink_status) js->sink_status = log_rounds(js, le->name, &js->sink_err);
         if (!js->sink_status) js->sink_status = record_stats(js, le, &js->sink_err);
         js->bits_sum += r->bits * (double)(le->d_out * le->d_in);
         js->params_sum += (double)(le->d_out * le->d_in);
@@ -136,8 +153,8 @@ static qn_status quantize_linear(void *ctx, qn_tensor_role role, int layer, cons
     (void)role; (void)layer;
     job_state *js = ctx;
     double t0 = qn_now();
-    qn_status s = qn_qmethod_quantize(&js->job->config, p, p->name, (qn_event_sink){ job_sink, js }, js->cancel, res,
-                                      &js->block, err);
+    qn_status s = qn_qmethod_quantize(&js->cfg, p, p->name, (qn_event_sink){ job_sink, js }, js->cancel, res,
+                                      &js->block, &js->stats, err);
     res->seconds = qn_now() - t0;
     return s;
 }
@@ -172,7 +189,7 @@ static qn_status load_finished(job_state *js, int n_done, qn_err *err)
             base[strlen(base) - strlen(".weight")] = 0;
             float *W = malloc(lin->d_out * lin->d_in * sizeof *W);
             if (!W) { s = qn_err_set(err, QN_ERR_NOMEM, "out of memory"); break; }
-            s = qn_qmethod_dequantize(&js->job->config, qn_raw_lookup_st(f), base, lin->d_out, lin->d_in, W, err);
+            s = qn_qmethod_dequantize(&js->cfg, qn_raw_lookup_st(f), base, lin->d_out, lin->d_in, W, err);
             if (!s) s = qn_model_replace_linear(m, roles[i], layer, W, err);
             if (s) free(W);
         }
@@ -223,7 +240,7 @@ static qn_status write_config(job_state *js, qn_err *err)
     qn_status s = path_in(path, sizeof path, js->dir, "config.json", err);
     if (s) return s;
     json_t *root = qn_config_json(&js->model->cfg);
-    json_object_set_new(root, "quantization_config", qn_qmethod_config_json(&js->job->config));
+    json_object_set_new(root, "quantization_config", qn_qmethod_config_json(&js->cfg));
     s = qn_json_save(root, path, err);
     json_decref(root);
     return s;
@@ -295,7 +312,7 @@ static qn_status prepare_dir(job_state *js, int n_layers, qn_err *err)
 /* Tokenizes the calibration text and cuts the windows. tokens: (nsamples, seqlen). */
 static qn_status calibration_tokens(job_state *js, int32_t **out, qn_err *err)
 {
-    const qn_quant_config *q = &js->job->config;
+    const qn_quant_config *q = &js->cfg;
     int32_t *all = NULL;
     size_t n = 0;
     qn_status s = qn_ppl_tokenize_file(js->model, js->job->calib, &all, &n, err);
@@ -328,13 +345,32 @@ static qn_status finish(job_state *js, qn_err *err)
     return log_event(js, json_pack("{s:s, s:f, s:f}", "event", "end", "bits", bits, "seconds", qn_now() - js->t0), err);
 }
 
+/* Knobs that must divide every layer (AQLM's group) are fitted to this model, with a warning. */
+static qn_status fit_config(job_state *js, qn_event_sink sink, qn_err *err)
+{
+    const qn_config *c = &js->model->cfg;
+    size_t d_ins[3] = { (size_t)c->dim, (size_t)c->n_heads * c->head_dim, (size_t)c->hidden_dim };
+    bool changed;
+    size_t asked = js->cfg.group;
+    if (!qn_quant_config_fit(&js->cfg, d_ins, 3, &changed, err)) return qn_err_prefix(err, "%s: ", js->job->model);
+    if (changed) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "in_group_size %zu does not divide every layer's inputs (%zu, %zu, %zu): using %zu",
+                 asked, d_ins[0], d_ins[1], d_ins[2], js->cfg.group);
+        qn_emit(sink, &(qn_event){ .kind = QN_EV_WARNING, .stage = "quantize", .text = msg,
+                                   .text_len = (int64_t)strlen(msg) });
+    }
+    return QN_OK;
+}
+
 qn_status qn_quantize_run(const qn_quantize_job *job, qn_event_sink sink, const atomic_bool *cancel, qn_err *err)
 {
-    job_state js = { .job = job, .user = sink, .cancel = cancel, .t0 = qn_now() };
+    job_state js = { .job = job, .cfg = job->config, .user = sink, .cancel = cancel, .t0 = qn_now() };
     snprintf(js.dir, sizeof js.dir, "%s", job->out_dir);
     int32_t *windows = NULL;
-    qn_status s = qn_quant_config_validate(&job->config, err);
+    qn_status s = qn_quant_config_validate(&js.cfg, err);
     if (!s) s = qn_model_open(&js.model, job->model, &(qn_model_opts){ .sink = sink }, err);
+    if (!s) s = fit_config(&js, sink, err);
     if (!s) s = prepare_dir(&js, js.model->cfg.n_layers, err);
     if (!s) s = calibration_tokens(&js, &windows, err);
     int first = 0;
@@ -346,17 +382,17 @@ qn_status qn_quantize_run(const qn_quantize_job *job, qn_event_sink sink, const 
         s = load_finished(&js, first, err);
     }
     if (!s) {
-        double bytes = 0, bits = qn_quant_projected_bits(&job->config, js.model, &bytes);
+        double bytes = 0, bits = qn_quant_projected_bits(&js.cfg, js.model, &bytes);
         json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:o, s:f, s:i, s:b}", "event", job->resume ? "resume" : "start",
-                               "model", job->model, "calib", job->calib, "method", qn_method_name(job->config.method),
-                               "options", qn_qmethod_config_json(&job->config), "projected_bits", bits,
+                               "model", job->model, "calib", job->calib, "method", qn_method_name(js.cfg.method),
+                               "options", qn_qmethod_config_json(&js.cfg), "projected_bits", bits,
                                "first_block", first, "resume", job->resume);
         s = log_event(&js, ev, err);
         qn_emit(sink, &(qn_event){ .kind = QN_EV_RUN_START, .stage = "quantize", .layer = first,
                                    .n_layers = js.model->cfg.n_layers, .value = bits });
     }
     if (!s) {
-        qn_calib_plan plan = { .tokens = windows, .n_windows = job->config.nsamples, .len = job->config.seqlen,
+        qn_calib_plan plan = { .tokens = windows, .n_windows = js.cfg.nsamples, .len = js.cfg.seqlen,
                                .first_block = first, .quantize = quantize_linear, .quantize_ctx = &js,
                                .block_done = block_done, .block_ctx = &js };
         s = qn_calib_run(js.model, &plan, (qn_event_sink){ job_sink, &js }, cancel, err);
@@ -391,6 +427,10 @@ double qn_quant_projected_bits(const qn_quant_config *q, const qn_model *m, doub
             if (q->method == QN_METHOD_RTN || q->method == QN_METHOD_GPTQ) {
                 double groups = q->groupsize ? ceil(d_in / (double)q->groupsize) : 1;
                 b += 32.0 * groups / d_in + (q->act_order && q->method == QN_METHOD_GPTQ ? 32.0 / d_out : 0);
+            } else if (q->method == QN_METHOD_AQLM) {
+                double K = ldexp(1.0, q->codebook_bits);
+                b = (double)q->codebooks * q->codebook_bits / (double)q->group +
+                    (16.0 * q->codebooks * K * (double)q->group + 16.0 * d_out) / (d_out * d_in);
             } else if (q->method == QN_METHOD_SPQR) {
                 double groups = ceil(d_in / (double)q->groupsize), rgroups = ceil(d_out / (double)q->qq_groupsize);
                 b += groups * (q->qq_scale_bits + q->qq_zero_bits) / d_in + rgroups * groups * 64.0 / (d_out * d_in) +

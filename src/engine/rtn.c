@@ -128,7 +128,7 @@ qn_status qn_rtn_quantize_layer(const qn_layer_problem *p, const qn_rtn_opts *op
         return qn_err_prefix(err, "%s: ", p->name);
     res->W_hat = malloc(p->d_out * p->d_in * sizeof *res->W_hat);
     if (!res->W_hat) { s = qn_err_set(err, QN_ERR_NOMEM, "%s: out of memory", p->name); goto fail; }
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for schedule(static) if (p->d_out * p->d_in >= QN_QUANT_PARALLEL_MIN_WORK)
     for (size_t r = 0; r < p->d_out; r++)
         for (size_t g = 0; g < L.n_groups; g++) {
             size_t c0 = g * L.groupsize, n = p->d_in - c0 < L.groupsize ? p->d_in - c0 : L.groupsize;

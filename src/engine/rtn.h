@@ -16,6 +16,10 @@
 
 #define QN_RTN_MAX_BITS 8        /* codes are stored one per byte */
 #define QN_RTN_SCALE_FLOOR 1e-9f /* the research code's clamp_min(eps) on the scale */
+/* Loops of the quantizers (rtn, gptq, spqr) with less work than this (multiply-adds or
+   elements) stay on one thread: on a busy 2-core machine a parallel region's barrier
+   costs more than a few ms of work saves. */
+#define QN_QUANT_PARALLEL_MIN_WORK ((size_t)1 << 23)
 
 typedef struct {
     int    bits;       /* 1..8 */

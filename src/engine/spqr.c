@@ -261,18 +261,16 @@ static void quantize_stats(const float *raw, size_t r0, size_t r1, int qq_bits, 
     }
 }
 
-/* Statistics of the group of columns [c0, c0 + width) [SpQR, Alg. 1, lines 6-8]:
-   per row, detect likely outliers (leave-one-out), fit min-max without them; then
-   quantize the scales and zeros in groups of beta2 rows. */
-static qn_status spqr_fit(void *vctx, const float *W, size_t ld, size_t c0, size_t width, const float *u_diag,
-                          qn_err *err)
+/* Statistics of the group of columns [c0, c0 + width) for the beta2 rows [r0, r1)
+   of one row group [SpQR, Alg. 1, lines 6-8]: per row, detect likely outliers
+   (leave-one-out) and fit min-max without them; then quantize the rows' scales
+   and zeros together (second level). */
+static void spqr_fit(void *vctx, const float *W, size_t ld, size_t r0, size_t r1, size_t c0, size_t width,
+                     const float *u_diag)
 {
-    (void)err;
     spqr_ctx *ctx = vctx;
     qn_spqr_layer *L = ctx->L;
-    size_t g = c0 / L->beta1;
-    #pragma omp parallel for schedule(static)
-    for (size_t r = 0; r < L->d_out; r++) {
+    for (size_t r = r0; r < r1; r++) {
         float *x = ctx->scratch + r * 2 * L->beta1, *red = x + L->beta1;
         memcpy(x, W + r * ld + c0, width * sizeof *x);
         if (isfinite(ctx->thr)) {
@@ -281,18 +279,14 @@ static qn_status spqr_fit(void *vctx, const float *W, size_t ld, size_t c0, size
         }
         qn_rtn_fit(x, width, L->bits, &ctx->raw_scale[r], &ctx->raw_zero[r]);
     }
-    size_t off1 = g * L->d_out, off2 = g * L->n_row_groups;
-    #pragma omp parallel for schedule(static)
-    for (size_t h = 0; h < L->n_row_groups; h++) {
-        size_t r0 = h * L->beta2, r1 = r0 + L->beta2 < L->d_out ? r0 + L->beta2 : L->d_out;
-        quantize_stats(ctx->raw_scale, r0, r1, L->qq_scale_bits, L->scale_codes ? L->scale_codes + off1 : NULL,
-                       L->scale_scale ? L->scale_scale + off2 + h : NULL, L->scale_zero ? L->scale_zero + off2 + h : NULL,
-                       L->scale_f16 ? L->scale_f16 + off1 : NULL, ctx->scale);
-        quantize_stats(ctx->raw_zero, r0, r1, L->qq_zero_bits, L->zero_codes ? L->zero_codes + off1 : NULL,
-                       L->zero_scale ? L->zero_scale + off2 + h : NULL, L->zero_zero ? L->zero_zero + off2 + h : NULL,
-                       L->zero_f16 ? L->zero_f16 + off1 : NULL, ctx->zero);
-    }
-    return QN_OK;
+    size_t g = c0 / L->beta1, h = r0 / L->beta2;
+    size_t off1 = g * L->d_out, off2 = g * L->n_row_groups + h;
+    quantize_stats(ctx->raw_scale, r0, r1, L->qq_scale_bits, L->scale_codes ? L->scale_codes + off1 : NULL,
+                   L->scale_scale ? L->scale_scale + off2 : NULL, L->scale_zero ? L->scale_zero + off2 : NULL,
+                   L->scale_f16 ? L->scale_f16 + off1 : NULL, ctx->scale);
+    quantize_stats(ctx->raw_zero, r0, r1, L->qq_zero_bits, L->zero_codes ? L->zero_codes + off1 : NULL,
+                   L->zero_scale ? L->zero_scale + off2 : NULL, L->zero_zero ? L->zero_zero + off2 : NULL,
+                   L->zero_f16 ? L->zero_f16 + off1 : NULL, ctx->zero);
 }
 
 /* One weight [SpQR, Alg. 1, lines 10-14]: round it on the group's grid; if its
@@ -374,7 +368,8 @@ qn_status qn_spqr_quantize_layer(const qn_layer_problem *p, const qn_spqr_opts *
         s = qn_err_set(err, QN_ERR_NOMEM, "%s: out of memory", p->name);
         goto fail;
     }
-    qn_gptq_quantizer q = { .groupsize = L.beta1, .fit = spqr_fit, .round = spqr_round, .ctx = &ctx };
+    qn_gptq_quantizer q = { .groupsize = L.beta1, .panel_rows = L.beta2, .fit = spqr_fit, .round = spqr_round,
+                            .ctx = &ctx };
     if ((s = qn_gptq_sweep(&st, opts->blocksize, &q, "spqr", sink, cancel, err)) != QN_OK ||
         (outliers && (s = build_csr(&L, ctx.is_outlier, st.W, err)) != QN_OK)) {
         qn_err_prefix(err, "%s: ", p->name);
@@ -390,7 +385,7 @@ qn_status qn_spqr_quantize_layer(const qn_layer_problem *p, const qn_spqr_opts *
     if (res->relative_error < 0) { s = qn_err_set(err, QN_ERR_NOMEM, "%s: out of memory", p->name); goto fail; }
     if (out) *out = L;
     else qn_spqr_layer_done(&L);
-    L = (qn_spqr_layer){0};
+    L = (qn_spqr_layer){0};   /* handed over; success goes through the cleanup below with s == QN_OK */
 fail:
     free(ctx.raw_scale);
     free(ctx.raw_zero);
