@@ -15,7 +15,7 @@ OPT     ?= -O2
 SANITIZE ?=
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra $(OPT) -g -fopenmp -pthread \
            -I src -I $(OPENBLAS_INC) $(SANITIZE) -MMD -MP $(shell pkg-config --cflags freetype2)
-LDLIBS  += -L$(OPENBLAS_LIB) -Wl,--disable-new-dtags,-rpath,$(OPENBLAS_LIB) -lopenblas -llapacke -ljansson -lpcre2-8 -lpng -lfreetype -lm -lpthread
+LDLIBS  += -L$(OPENBLAS_LIB) -Wl,--disable-new-dtags,-rpath,$(OPENBLAS_LIB) -lopenblas -llapacke -ljansson -lpcre2-8 -lpng -lfreetype -lncursesw -lm -lpthread
 LDFLAGS += -fopenmp $(SANITIZE)
 
 SRCS      := $(shell find src -name '*.c' ! -name main.c | sort)
@@ -88,8 +88,12 @@ clean:
 INTEROP_VENV ?= build/interop-venv
 $(INTEROP_VENV)/.ready:
 	python3 -m venv $(INTEROP_VENV)
-	$(INTEROP_VENV)/bin/pip install -q numpy safetensors transformers torch sentencepiece
+	$(INTEROP_VENV)/bin/pip install -q numpy safetensors transformers torch sentencepiece accelerate "aqlm[cpu]"
 	touch $@
 
+# The imported default model, then an AQLM folder quench writes, through transformers.
 test-interop: $(BIN) $(INTEROP_VENV)/.ready
 	$(INTEROP_VENV)/bin/python tests/interop/check_hf_import.py assets/stories260K ./$(BIN)
+	./$(BIN) quantize assets/stories260K --preset aqlm-small-2x8 --nsamples 16 --seqlen 64 \
+	  --calib $(QN_SHARED)/text/tinystories-valid-head.txt --out $(BUILD)/interop-aqlm --force
+	$(INTEROP_VENV)/bin/python tests/interop/check_aqlm.py $(BUILD)/interop-aqlm ./$(BIN)

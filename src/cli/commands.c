@@ -13,6 +13,7 @@ static const qn_cli_command k_commands[] = {
     { "generate", "generate text from a prompt, streamed", qn_cmd_generate },
     { "quantize", "compress a whole model (RTN, GPTQ, SpQR) with calibration", qn_cmd_quantize },
     { "presets", "the compression presets with the projected size of a model", qn_cmd_presets },
+    { "logits", "next-token logits of a text (top-k, or all as JSON)", qn_cmd_logits },
     { "import-llama2c", "convert a llama2.c checkpoint into a Hugging Face folder", qn_cmd_import_llama2c },
     { "bench", "prompt and decode speed (tokens/s) against the memory bound", qn_cmd_bench },
     { "bench-kernel", "one compressed-weight kernel against OpenBLAS on a random matrix", qn_cmd_bench_kernel },

@@ -358,7 +358,9 @@ static json_t *aqlm_config_json(const qn_quant_config *q)
     json_object_set_new(o, "num_codebooks", json_integer(q->codebooks));
     json_object_set_new(o, "in_group_size", json_integer((json_int_t)q->group));
     json_object_set_new(o, "out_group_size", json_integer(1));
-    json_object_set_new(o, "linear_weights_not_to_quantize", json_pack("[s, s]", "model.embed_tokens.weight", "lm_head.weight"));
+    /* transformers < 5 matches "<module>.weight", 5.x the module name: list both */
+    json_object_set_new(o, "linear_weights_not_to_quantize",
+                        json_pack("[s, s, s]", "model.embed_tokens.weight", "lm_head.weight", "lm_head"));
     json_object_set_new(o, "beam", json_integer(q->beam));
     json_object_set_new(o, "tol", json_real(q->tol));
     json_object_set_new(o, "calibration", calibration_json(q));
