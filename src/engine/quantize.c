@@ -415,9 +415,14 @@ qn_status qn_quantize_run(const qn_quantize_job *job, qn_event_sink sink, const 
     return s;
 }
 
-double qn_quant_projected_bits(const qn_quant_config *q, const qn_model *m, double *bytes)
+double qn_quant_projected_bits(const qn_quant_config *asked, const qn_model *m, double *bytes)
 {
     const qn_config *c = &m->cfg;
+    qn_quant_config fitted = *asked;
+    const qn_quant_config *q = &fitted;
+    size_t d_ins[3] = { (size_t)c->dim, (size_t)c->n_heads * c->head_dim, (size_t)c->hidden_dim };
+    bool changed;
+    qn_quant_config_fit(&fitted, d_ins, 3, &changed, NULL);
     double quant_bits = 0, params = 0;
     for (int l = 0; l < c->n_layers; l++) {
         static const qn_tensor_role roles[] = { QN_T_WQ, QN_T_WK, QN_T_WV, QN_T_WO, QN_T_GATE, QN_T_UP, QN_T_DOWN };

@@ -60,8 +60,9 @@ const char      *qn_method_name(qn_method m);
 int              qn_method_from_name(const char *name);   /* -1 when unknown */
 
 /* Bits per parameter of the quantized linears of a model of this shape, with
-   everything stored counted (estimated for SpQR outliers at 0 and for shapes the
-   method cannot take exactly); *bytes the projected size of the whole model. */
+   everything stored counted (SpQR outliers excluded: they depend on the data),
+   after fitting the configuration to the model as a run would (AQLM groups);
+   *bytes the projected size of the whole model. */
 double qn_quant_projected_bits(const qn_quant_config *q, const qn_model *m, double *bytes);
 
 typedef struct {
