@@ -14,6 +14,8 @@ static const qn_cli_command k_commands[] = {
     { "quantize", "compress a whole model (RTN, GPTQ, SpQR) with calibration", qn_cmd_quantize },
     { "presets", "the compression presets with the projected size of a model", qn_cmd_presets },
     { "logits", "next-token logits of a text (top-k, or all as JSON)", qn_cmd_logits },
+    { "export-png", "a quantization run's pictures (weights, error, outliers, ...) as PNG", qn_cmd_export_png },
+    { "show", "a quantization run's picture on the terminal (ANSI colours)", qn_cmd_show },
     { "import-llama2c", "convert a llama2.c checkpoint into a Hugging Face folder", qn_cmd_import_llama2c },
     { "bench", "prompt and decode speed (tokens/s) against the memory bound", qn_cmd_bench },
     { "bench-kernel", "one compressed-weight kernel against OpenBLAS on a random matrix", qn_cmd_bench_kernel },

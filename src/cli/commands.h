@@ -21,6 +21,8 @@ int qn_cmd_bench_kernel(int argc, char **argv);
 int qn_cmd_quantize(int argc, char **argv);
 int qn_cmd_presets(int argc, char **argv);
 int qn_cmd_logits(int argc, char **argv);
+int qn_cmd_export_png(int argc, char **argv);
+int qn_cmd_show(int argc, char **argv);
 int qn_cmd_quantize_layer(int argc, char **argv);
 
 #endif

@@ -382,9 +382,13 @@ qn_status qn_quantize_run(const qn_quantize_job *job, qn_event_sink sink, const 
         s = load_finished(&js, first, err);
     }
     if (!s) {
+        /* absolute paths, so the record still names the inputs from any directory */
+        char model_abs[4096], calib_abs[4096];
+        if (!realpath(job->model, model_abs)) snprintf(model_abs, sizeof model_abs, "%s", job->model);
+        if (!realpath(job->calib, calib_abs)) snprintf(calib_abs, sizeof calib_abs, "%s", job->calib);
         double bytes = 0, bits = qn_quant_projected_bits(&js.cfg, js.model, &bytes);
         json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:o, s:f, s:i, s:b}", "event", job->resume ? "resume" : "start",
-                               "model", job->model, "calib", job->calib, "method", qn_method_name(js.cfg.method),
+                               "model", model_abs, "calib", calib_abs, "method", qn_method_name(js.cfg.method),
                                "options", qn_qmethod_config_json(&js.cfg), "projected_bits", bits,
                                "first_block", first, "resume", job->resume);
         s = log_event(&js, ev, err);
