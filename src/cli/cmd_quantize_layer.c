@@ -1,4 +1,4 @@
-/* cmd_quantize_layer.c: `quench quantize-layer LAYER.safetensors --method rtn|gptq|spqr
+/* cmd_quantize_layer.c: `quench quantize-layer LAYER.safetensors --method rtn|gptq|spqr|aqlm
    [options] [--json]`: quantizes one layer file (weight + hessian) and prints the
    relative error trace(dW H dW^T) / trace(W H W^T), bits per weight, outliers and
    wall seconds; --json adds one JSON object as the last line.
@@ -19,6 +19,7 @@
 #include "cli/args.h"
 #include "cli/progress.h"
 #include "cli/session.h"
+#include "engine/aqlm.h"
 #include "engine/gptq.h"
 #include "engine/layer_file.h"
 #include "engine/rtn.h"
@@ -26,20 +27,22 @@
 #include "kernels/linear.h"
 
 static const char k_usage[] =
-    "quench quantize-layer LAYER.safetensors --method rtn|gptq|spqr [--wbits B] [--groupsize|--beta1 N] "
+    "quench quantize-layer LAYER.safetensors --method rtn|gptq|spqr|aqlm [--wbits B] [--groupsize|--beta1 N] "
     "[--qq-groupsize|--beta2 N] [--qq-bits B] [--qq-scale-bits B] [--qq-zero-bits B] "
     "[--outlier-threshold TAU|inf] [--permutation-order identity|act_order] [--act-order] [--percdamp F] "
-    "[--blocksize N] [--threads T] [--json]";
+    "[--blocksize N] [--codebooks M --codebook-bits B --group G [--out-group 1] [--beam K] [--tol T] [--seed S]] "
+    "[--threads T] [--json]";
 
 /* Options a method may accept (a bit each), so a misplaced one is an error, not ignored. */
 enum {
     OPT_WBITS = 1 << 0, OPT_GROUPSIZE = 1 << 1, OPT_QQ_GROUPSIZE = 1 << 2, OPT_QQ_SCALE = 1 << 3,
     OPT_QQ_ZERO = 1 << 4, OPT_OUTLIER = 1 << 5, OPT_ORDER = 1 << 6, OPT_PERCDAMP = 1 << 7, OPT_BLOCKSIZE = 1 << 8,
+    OPT_AQLM = 1 << 9,   /* --codebooks, --codebook-bits, --group, --out-group, --beam, --tol, --seed */
 };
 
 static const char *const k_opt_names[] = {
     "--wbits", "--groupsize", "--qq-groupsize", "--qq-scale-bits", "--qq-zero-bits", "--outlier-threshold",
-    "--permutation-order", "--percdamp", "--blocksize",
+    "--permutation-order", "--percdamp", "--blocksize", "--codebooks (and the other AQLM options)",
 };
 
 typedef struct {
@@ -47,6 +50,7 @@ typedef struct {
     size_t   wbits, groupsize, qq_groupsize, qq_scale_bits, qq_zero_bits, blocksize;
     double   outlier_threshold, percdamp;
     bool     act_order;
+    qn_aqlm_opts aqlm;         /* --method aqlm: qn_aqlm_opts_default() plus what was given */
 } layer_opts;
 
 typedef struct {
@@ -123,6 +127,41 @@ static qn_status run_spqr(const layer_opts *o, const qn_layer_problem *p, qn_eve
     return QN_OK;
 }
 
+/* --method aqlm: options as the AQLM research code names them (num_codebooks,
+   nbits_per_codebook, in_group_size, out_group_size, beam_size,
+   relative_mse_tolerance), parsed into o->aqlm as they come. */
+static bool parse_aqlm_opt(const char *name, const char *val, qn_aqlm_opts *a)
+{
+    const char *cmd = "quantize-layer";
+    size_t v;
+    uint64_t seed;
+    if (!strcmp(name, "codebooks")) { if (!qn_arg_size(cmd, "--codebooks", val, 1, 64, &v)) return false; a->M = (int)v; }
+    else if (!strcmp(name, "codebook-bits")) {
+        if (!qn_arg_size(cmd, "--codebook-bits", val, 1, QN_AQLM_MAX_BITS, &v)) return false;
+        a->B = (int)v;
+    } else if (!strcmp(name, "group")) { if (!qn_arg_size(cmd, "--group", val, 1, 1 << 20, &a->g)) return false; }
+    else if (!strcmp(name, "out-group")) { if (!qn_arg_size(cmd, "--out-group", val, 1, 1 << 20, &a->out_group)) return false; }
+    else if (!strcmp(name, "beam")) { if (!qn_arg_size(cmd, "--beam", val, 1, 1024, &v)) return false; a->beam = (int)v; }
+    else if (!strcmp(name, "tol")) { if (!qn_arg_float(cmd, "--tol", val, 0, 0.999999, &a->tol)) return false; }
+    else if (!strcmp(name, "seed")) { if (!qn_arg_u64(cmd, "--seed", val, &seed)) return false; a->seed = seed; }
+    return true;
+}
+
+static qn_status run_aqlm(const layer_opts *o, const qn_layer_problem *p, qn_event_sink sink,
+                          const atomic_bool *cancel, method_out *out, qn_err *err)
+{
+    qn_aqlm_result r = {0};
+    qn_status s = qn_aqlm_quantize(p, &o->aqlm, sink, cancel, &r, err);
+    if (s != QN_OK) return s;
+    out->res = r.layer;                  /* W_hat moves to out */
+    r.layer.W_hat = NULL;
+    out->bits_stored = r.layer.bits;     /* codes, fp16 codebooks and scales: all counted */
+    snprintf(out->config, sizeof out->config, "aqlm %dx%d g%zu beam %d tol %g seed %llu, %d rounds", r.M, r.B, r.g,
+             o->aqlm.beam, o->aqlm.tol, (unsigned long long)o->aqlm.seed, r.n_rounds);
+    qn_aqlm_result_done(&r);
+    return QN_OK;
+}
+
 static const struct {
     const char *name;
     unsigned    accepts;   /* OPT_* */
@@ -132,6 +171,7 @@ static const struct {
     { "gptq", OPT_WBITS | OPT_GROUPSIZE | OPT_PERCDAMP | OPT_ORDER | OPT_BLOCKSIZE, run_gptq },
     { "spqr", OPT_WBITS | OPT_GROUPSIZE | OPT_QQ_GROUPSIZE | OPT_QQ_SCALE | OPT_QQ_ZERO | OPT_OUTLIER | OPT_ORDER |
               OPT_PERCDAMP | OPT_BLOCKSIZE, run_spqr },
+    { "aqlm", OPT_AQLM, run_aqlm },
 };
 
 /* "inf" or a number >= 0. */
@@ -177,15 +217,20 @@ int qn_cmd_quantize_layer(int argc, char **argv)
         { "permutation-order", required_argument, 0, 'p' }, { "act-order", no_argument, 0, 'a' },
         { "percdamp", required_argument, 0, 'd' }, { "blocksize", required_argument, 0, 'b' },
         { "threads", required_argument, 0, 'T' }, { "json", no_argument, 0, 'j' }, { "help", no_argument, 0, 'h' },
+        { "codebooks", required_argument, 0, 'A' }, { "codebook-bits", required_argument, 0, 'A' },
+        { "group", required_argument, 0, 'A' }, { "out-group", required_argument, 0, 'A' },
+        { "beam", required_argument, 0, 'A' }, { "tol", required_argument, 0, 'A' }, { "seed", required_argument, 0, 'A' },
         { 0, 0, 0, 0 } };
     const char *cmd = "quantize-layer", *method = NULL;
-    layer_opts o = {0};
+    layer_opts o = { .aqlm = qn_aqlm_opts_default() };
     size_t threads = 0;
     bool json = false;
-    int ch;
+    int ch, li;
     optind = 1;
-    while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "h", longopts, &li)) != -1) {
         switch (ch) {
+        case 'A': if (!parse_aqlm_opt(longopts[li].name, optarg, &o.aqlm)) return 2;
+                  o.set |= OPT_AQLM; break;
         case 'm': method = optarg; break;
         case 'w': if (!qn_arg_size(cmd, "--wbits", optarg, 1, QN_RTN_MAX_BITS, &o.wbits)) return 2;
                   o.set |= OPT_WBITS; break;

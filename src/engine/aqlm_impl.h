@@ -16,6 +16,11 @@
 #include "status.h"
 #include "engine/aqlm.h"
 
+/* Loops with less work than this (in multiply-adds) run on one thread: a
+   parallel region costs a barrier, and a barrier costs a scheduler tick when
+   another process holds the other core. */
+#define QN_AQLM_PAR_MIN_WORK ((size_t)1 << 20)
+
 typedef struct {
     size_t       d_out, d_in, g, G, K;
     int          M, beam;
@@ -53,12 +58,14 @@ uint32_t qn_aqlm_argmin_ref(const float *CT, const float *n, size_t K, size_t g,
                             float *best);
 uint32_t qn_aqlm_argmin(qn_simd simd, const float *CT, const float *n, size_t K, size_t g,
                         const float *e, float *best);
+/* The same with the second smallest score in *second (+inf when K = 1). */
+uint32_t qn_aqlm_argmin2_ref(const float *CT, const float *n, size_t K, size_t g, const float *e,
+                             float *best, float *second);
+uint32_t qn_aqlm_argmin2(qn_simd simd, const float *CT, const float *n, size_t K, size_t g,
+                         const float *e, float *best, float *second);
 /* n_k = C[k]^T A C[k], the codeword Gram terms under one g x g block A of H. */
 void     qn_aqlm_gram_ref(const float *CT, size_t K, size_t g, const float *A, float *n);
 void     qn_aqlm_gram(qn_simd simd, const float *CT, size_t K, size_t g, const float *A, float *n);
-/* Solves A x = b in place (b <- x) for a g x g symmetric positive definite A,
-   which is overwritten by its Cholesky factor; -1 when A is not positive definite. */
-int      qn_aqlm_cholesky_solve(size_t g, double *A, double *b);
 /* y[0..n) -= a * x[0..n) */
 void     qn_aqlm_axpy_neg(qn_simd simd, size_t n, float a, const float *x, float *y);
 

@@ -158,6 +158,108 @@ uint32_t qn_aqlm_argmin(qn_simd simd, const float *CT, const float *n, size_t K,
     return qn_aqlm_argmin_ref(CT, n, K, g, e, best);
 }
 
+/* ---- the two smallest scores ---- */
+
+uint32_t qn_aqlm_argmin2_ref(const float *CT, const float *n, size_t K, size_t g, const float *e, float *best,
+                             float *second)
+{
+    uint32_t arg = 0;
+    float lo = INFINITY, lo2 = INFINITY;
+    for (size_t k = 0; k < K; k++) {
+        float dot = 0.0f;
+        for (size_t a = 0; a < g; a++) dot += CT[a * K + k] * e[a];
+        float sc = n[k] - 2.0f * dot;
+        if (sc < lo) { lo2 = lo; lo = sc; arg = (uint32_t)k; }
+        else if (sc < lo2) lo2 = sc;
+    }
+    *best = lo;
+    *second = lo2;
+    return arg;
+}
+
+#if HAVE_X86_AVX2
+/* Per lane the smallest (first on ties) and second smallest; then across lanes. */
+__attribute__((target("avx2,fma")))
+static uint32_t argmin2_avx2(const float *CT, const float *n, size_t K, size_t g, const float *e, float *best,
+                             float *second)
+{
+    const __m256 m2 = _mm256_set1_ps(-2.0f), eight = _mm256_set1_ps(8.0f);
+    __m256 lo = _mm256_set1_ps(INFINITY), lo2 = lo, arg = _mm256_setzero_ps();
+    __m256 idx = _mm256_setr_ps(0, 1, 2, 3, 4, 5, 6, 7);
+    size_t k = 0;
+    for (; k + 32 <= K; k += 32) {
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (size_t a = 0; a < g; a++) {
+            const float *c = CT + a * K + k;
+            __m256 ea = _mm256_broadcast_ss(e + a);
+            a0 = _mm256_fmadd_ps(ea, _mm256_loadu_ps(c), a0);
+            a1 = _mm256_fmadd_ps(ea, _mm256_loadu_ps(c + 8), a1);
+            a2 = _mm256_fmadd_ps(ea, _mm256_loadu_ps(c + 16), a2);
+            a3 = _mm256_fmadd_ps(ea, _mm256_loadu_ps(c + 24), a3);
+        }
+        __m256 sc[4] = { _mm256_fmadd_ps(m2, a0, _mm256_loadu_ps(n + k)),
+                         _mm256_fmadd_ps(m2, a1, _mm256_loadu_ps(n + k + 8)),
+                         _mm256_fmadd_ps(m2, a2, _mm256_loadu_ps(n + k + 16)),
+                         _mm256_fmadd_ps(m2, a3, _mm256_loadu_ps(n + k + 24)) };
+        for (int q = 0; q < 4; q++) {
+            __m256 lt = _mm256_cmp_ps(sc[q], lo, _CMP_LT_OQ);
+            lo2 = _mm256_min_ps(lo2, _mm256_max_ps(sc[q], lo));  /* the larger of (sc, lo) competes for second */
+            lo = _mm256_blendv_ps(lo, sc[q], lt);
+            arg = _mm256_blendv_ps(arg, idx, lt);
+            idx = _mm256_add_ps(idx, eight);
+        }
+    }
+    for (; k + 8 <= K; k += 8) {
+        __m256 acc = _mm256_setzero_ps();
+        for (size_t a = 0; a < g; a++)
+            acc = _mm256_fmadd_ps(_mm256_broadcast_ss(e + a), _mm256_loadu_ps(CT + a * K + k), acc);
+        __m256 sc = _mm256_fmadd_ps(m2, acc, _mm256_loadu_ps(n + k));
+        __m256 lt = _mm256_cmp_ps(sc, lo, _CMP_LT_OQ);
+        lo2 = _mm256_min_ps(lo2, _mm256_max_ps(sc, lo));
+        lo = _mm256_blendv_ps(lo, sc, lt);
+        arg = _mm256_blendv_ps(arg, idx, lt);
+        idx = _mm256_add_ps(idx, eight);
+    }
+    float lv[8], l2[8], la[8];
+    _mm256_storeu_ps(lv, lo);
+    _mm256_storeu_ps(l2, lo2);
+    _mm256_storeu_ps(la, arg);
+    float bv = INFINITY, sv = INFINITY;
+    uint32_t ba = 0;
+    for (int l = 0; l < 8; l++) {
+        uint32_t al = (uint32_t)la[l];
+        if (lv[l] < bv || (lv[l] == bv && al < ba)) {
+            sv = bv < sv ? bv : sv;
+            bv = lv[l];
+            ba = al;
+        } else {
+            sv = lv[l] < sv ? lv[l] : sv;
+        }
+        sv = l2[l] < sv ? l2[l] : sv;
+    }
+    for (; k < K; k++) {
+        float dot = 0.0f;
+        for (size_t a = 0; a < g; a++) dot += CT[a * K + k] * e[a];
+        float sc = n[k] - 2.0f * dot;
+        if (sc < bv) { sv = bv; bv = sc; ba = (uint32_t)k; }
+        else if (sc < sv) sv = sc;
+    }
+    *best = bv;
+    *second = sv;
+    return ba;
+}
+#endif
+
+uint32_t qn_aqlm_argmin2(qn_simd simd, const float *CT, const float *n, size_t K, size_t g, const float *e,
+                         float *best, float *second)
+{
+#if HAVE_X86_AVX2
+    if (simd >= QN_SIMD_AVX2) return argmin2_avx2(CT, n, K, g, e, best, second);
+#endif
+    (void)simd;
+    return qn_aqlm_argmin2_ref(CT, n, K, g, e, best, second);
+}
+
 /* ---- n_k = C[k]^T A C[k] ---- */
 
 static float gram_one(const float *CT, size_t K, size_t k, size_t g, const float *A)
@@ -225,32 +327,4 @@ void qn_aqlm_axpy_neg(qn_simd simd, size_t n, float a, const float *x, float *y)
 #endif
     (void)simd;
     for (size_t i = 0; i < n; i++) y[i] -= a * x[i];
-}
-
-/* ---- A x = b for a small symmetric positive definite A ---- */
-
-int qn_aqlm_cholesky_solve(size_t g, double *A, double *b)
-{
-    for (size_t a = 0; a < g; a++)                       /* A <- L, A = L L^T */
-        for (size_t c = 0; c <= a; c++) {
-            double v = A[a * g + c];
-            for (size_t d = 0; d < c; d++) v -= A[a * g + d] * A[c * g + d];
-            if (a == c) {
-                if (!(v > 0.0)) return -1;
-                A[a * g + a] = sqrt(v);
-            } else {
-                A[a * g + c] = v / A[c * g + c];
-            }
-        }
-    for (size_t a = 0; a < g; a++) {                     /* L y = b */
-        double v = b[a];
-        for (size_t d = 0; d < a; d++) v -= A[a * g + d] * b[d];
-        b[a] = v / A[a * g + a];
-    }
-    for (size_t a = g; a-- > 0;) {                       /* L^T x = y */
-        double v = b[a];
-        for (size_t d = a + 1; d < g; d++) v -= A[d * g + a] * b[d];
-        b[a] = v / A[a * g + a];
-    }
-    return 0;
 }

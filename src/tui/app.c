@@ -1,0 +1,739 @@
+/* app.c: the workbench state, worker messages applied to it, dialogs and the
+   commands screens ask for (see app.h). Everything here runs on the UI thread;
+   workers are only started, paused, cancelled and joined from here, and their
+   results are taken once their QN_MSG_DONE arrives (the thread has ended by
+   then, so the join does not wait). */
+#include "tui/app.h"
+
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "engine/fileio.h"
+#include "engine/speed.h"
+#include "tui/browser.h"
+#include "tui/text.h"
+
+/* LAYER_DONE copies of quantized weights kept for the pictures, in bytes. */
+#define KEEP_WEIGHTS_BYTES ((size_t)256 << 20)
+
+const char *qn_app_basename(const char *path)
+{
+    size_t n = strlen(path);
+    while (n > 1 && path[n - 1] == '/') n--;
+    const char *s = path + n;
+    while (s > path && s[-1] != '/') s--;
+    return s;
+}
+
+/* ---- log and dialogs ---------------------------------------------------------- */
+
+void qn_app_log(qn_app *app, qn_log_level level, const char *fmt, ...)
+{
+    size_t i = app->log.n % QN_LOG_LINES;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(app->log.line[i], sizeof app->log.line[i], fmt, ap);
+    va_end(ap);
+    app->log.level[i] = level;
+    app->log.n++;
+    app->dirty = true;
+}
+
+void qn_app_message(qn_app *app, bool error, const char *title, const char *fmt, ...)
+{
+    qn_dialog *d = &app->dialog;
+    memset(d, 0, sizeof *d);
+    d->kind = QN_DLG_MESSAGE;
+    d->error = error;
+    d->owner = -1;
+    snprintf(d->title, sizeof d->title, "%s", title);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(d->text, sizeof d->text, fmt, ap);
+    va_end(ap);
+    if (error) qn_app_log(app, QN_LOG_ERROR, "%s: %s", title, d->text);
+    app->dirty = true;
+}
+
+void qn_app_confirm(qn_app *app, int owner, int cmd, const char *title, const char *text)
+{
+    qn_dialog *d = &app->dialog;
+    memset(d, 0, sizeof *d);
+    d->kind = QN_DLG_CONFIRM;
+    d->owner = owner;
+    d->cmd = cmd;
+    snprintf(d->title, sizeof d->title, "%s", title);
+    snprintf(d->text, sizeof d->text, "%s", text);
+    app->dirty = true;
+}
+
+void qn_app_input(qn_app *app, int owner, int cmd, const char *title, const char *prompt, const char *value)
+{
+    qn_dialog *d = &app->dialog;
+    memset(d, 0, sizeof *d);
+    d->kind = QN_DLG_INPUT;
+    d->owner = owner;
+    d->cmd = cmd;
+    snprintf(d->title, sizeof d->title, "%s", title);
+    snprintf(d->text, sizeof d->text, "%s", prompt);
+    qn_lineedit_set(&d->input, value);
+    app->dirty = true;
+}
+
+void qn_app_dialog_done(qn_app *app, bool ok)
+{
+    qn_dialog d = app->dialog;
+    app->dialog.kind = QN_DLG_NONE;
+    app->dirty = true;
+    if (!ok || d.kind == QN_DLG_MESSAGE) return;
+    if (d.owner < 0) {
+        if (d.cmd == QN_CMD_QUIT) app->quit = true;
+        else if (d.cmd == QN_CMD_CANCEL_RUN) qn_app_cancel_run(app);
+        return;
+    }
+    qn_screen *s = d.owner < QN_SCR_COUNT ? app->screens[d.owner] : NULL;
+    if (s && s->on_dialog) s->on_dialog(s, app, d.cmd, d.input.buf);
+}
+
+void qn_app_switch(qn_app *app, int screen)
+{
+    if (screen < 0 || screen >= QN_SCR_COUNT || screen == app->screen) return;
+    app->prev_screen = app->screen;
+    app->screen = screen;
+    app->dirty = true;
+}
+
+bool qn_app_busy(const qn_app *app)
+{
+    return app->run.worker || app->eval.ppl_worker || app->eval.gen_worker;
+}
+
+void qn_app_request_quit(qn_app *app)
+{
+    if (app->run.worker)
+        qn_app_confirm(app, -1, QN_CMD_QUIT, "Quit?", "A quantization run is going. Quit and cancel it?\n"
+                                                      "(Finished blocks stay checkpointed in its folder.)");
+    else if (qn_app_busy(app))
+        qn_app_confirm(app, -1, QN_CMD_QUIT, "Quit?", "An evaluation is going. Quit and stop it?");
+    else
+        app->quit = true;
+}
+
+/* ---- init and teardown ---------------------------------------------------------- */
+
+static void find_exe_dir(qn_app *app, const char *argv0)
+{
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) exe[n] = 0;
+    else if (!realpath(argv0, exe)) { app->exe_dir[0] = 0; return; }
+    char *slash = strrchr(exe, '/');
+    if (slash) *slash = 0;
+    snprintf(app->exe_dir, sizeof app->exe_dir, "%s", exe);
+}
+
+/* rel under ".", the binary's folder or its parent (for build folders); "" when none. */
+static void find_asset(const qn_app *app, const char *rel, char *out, size_t cap)
+{
+    char path[QN_PATH_CAP + 64];
+    const char *bases[] = { ".", app->exe_dir, NULL };
+    char parent[QN_PATH_CAP + 8];
+    snprintf(parent, sizeof parent, "%s/..", app->exe_dir);
+    bases[2] = parent;
+    for (int i = 0; i < 3; i++) {
+        if (i > 0 && !app->exe_dir[0]) break;
+        snprintf(path, sizeof path, "%s/%s", bases[i], rel);
+        char real[PATH_MAX];
+        if (qn_path_exists(path) && realpath(path, real)) { snprintf(out, cap, "%s", real); return; }
+    }
+    out[0] = 0;
+}
+
+static void default_texts(qn_app *app)
+{
+    const char *shared = getenv("QN_SHARED");
+    char path[QN_PATH_CAP + 64];
+    app->calib[0] = 0;
+    if (shared && *shared) {
+        snprintf(path, sizeof path, "%s/text/tinystories-valid-head.txt", shared);
+        if (qn_path_exists(path)) qn_text_copy(app->calib, sizeof app->calib, path);
+    }
+    if (!app->calib[0]) find_asset(app, "../shared/text/tinystories-valid-head.txt", app->calib, sizeof app->calib);
+    if (!app->calib[0]) find_asset(app, "../../shared/text/tinystories-valid-head.txt", app->calib, sizeof app->calib);
+    snprintf(app->eval.text, sizeof app->eval.text, "%s", app->calib);
+}
+
+qn_status qn_app_init(qn_app *app, const char *argv0, qn_err *err)
+{
+    qn_status s = qn_evq_create(&app->queue, err);
+    if (s) return s;
+    app->screens[QN_SCR_MODELS] = qn_screen_models_create();
+    app->screens[QN_SCR_BUDGET] = qn_screen_budget_create();
+    app->screens[QN_SCR_RUN] = qn_screen_run_create();
+    app->screens[QN_SCR_INSPECT] = qn_screen_inspect_create();
+    app->screens[QN_SCR_EVAL] = qn_screen_eval_create();
+    for (int i = 0; i < QN_SCR_COUNT; i++)
+        if (!app->screens[i]) return qn_err_set(err, QN_ERR_NOMEM, "workbench: out of memory");
+    find_exe_dir(app, argv0);
+    default_texts(app);
+    qn_app_set_preset(app, 0);
+    app->eval.ppl_value[0] = app->eval.ppl_value[1] = NAN;
+    app->eval.ctx = 256;
+    app->eval.chunks = 16;
+    app->eval.temperature = 0.8f;
+    app->eval.n_new = 96;
+    snprintf(app->eval.prompt, sizeof app->eval.prompt, "Once upon a time");
+    qn_err e = { 0 };
+    if (qn_recent_load(&app->recent, &e)) qn_app_log(app, QN_LOG_WARN, "recent models: %s", e.msg);
+    find_asset(app, "assets/stories260K", app->default_model, sizeof app->default_model);
+    if (app->default_model[0]) qn_app_open_model(app, app->default_model, false);
+    else if (app->recent.n) qn_app_open_model(app, app->recent.path[0], false);
+    else qn_app_log(app, QN_LOG_WARN, "the default model assets/stories260K was not found: press o to browse");
+    qn_app_log(app, QN_LOG_INFO, "quench workbench: F1 for help, 1-5 for the screens");
+    app->dirty = true;
+    return QN_OK;
+}
+
+static void stop(qn_worker **w)
+{
+    if (*w) qn_worker_cancel(*w);
+}
+
+void qn_app_done(qn_app *app)
+{
+    stop(&app->info_worker);
+    stop(&app->run.worker);
+    stop(&app->eval.ppl_worker);
+    stop(&app->eval.gen_worker);
+    stop(&app->insp.loader);
+    qn_worker_free(app->info_worker);
+    qn_worker_free(app->run.worker);
+    qn_worker_free(app->eval.ppl_worker);
+    qn_worker_free(app->eval.gen_worker);
+    qn_worker_free(app->insp.loader);
+    qn_worker_free(app->insp.exporter);
+    if (app->info_job) qn_model_info_free(app->info_job->info);
+    free(app->info_job);
+    free(app->run.job);
+    free(app->eval.ppl_job);
+    free(app->eval.gen_job);
+    qn_job_layer_free(app->insp.job);
+    if (app->insp.export_job) qn_layer_data_unref(app->insp.export_job->data);
+    free(app->insp.export_job);
+    qn_layer_data_unref(app->insp.data);
+    for (size_t i = 0; i < app->run.n_layers; i++) qn_ui_layer_free(app->run.layers[i]);
+    free(app->run.layers);
+    free(app->eval.gen_out);
+    qn_model_info_free(app->info);
+    qn_browser_free(app->browser);
+    for (int i = 0; i < QN_SCR_COUNT; i++)
+        if (app->screens[i] && app->screens[i]->free) app->screens[i]->free(app->screens[i]);
+    qn_evq_free(app->queue);
+}
+
+/* ---- commands --------------------------------------------------------------------- */
+
+static bool start_worker(qn_app *app, qn_worker **w, int job, qn_job_fn fn, void *ctx, bool paused, size_t keep)
+{
+    qn_err e = { 0 };
+    qn_worker_opts o = { .job = job, .keep_weights_bytes = keep, .start_paused = paused };
+    if (qn_worker_start(w, &o, fn, ctx, app->queue, &e) == QN_OK) return true;
+    qn_app_message(app, true, "Cannot start", "%s", e.msg);
+    return false;
+}
+
+void qn_app_open_model(qn_app *app, const char *path, bool then_budget)
+{
+    if (app->info_worker) { qn_app_message(app, false, "Busy", "Still reading %s", app->info_job->path); return; }
+    qn_job_info *j = calloc(1, sizeof *j);
+    if (!j) return;
+    snprintf(j->path, sizeof j->path, "%s", path);
+    app->info_job = j;
+    app->info_then_budget = then_budget;
+    if (!start_worker(app, &app->info_worker, QN_JOB_INFO, qn_job_info_run, j, false, 0)) {
+        free(j);
+        app->info_job = NULL;
+        return;
+    }
+    qn_app_log(app, QN_LOG_INFO, "reading %s", path);
+}
+
+void qn_app_set_preset(qn_app *app, int index)
+{
+    size_t n;
+    const qn_preset *p = qn_presets(&n);
+    if (index < 0 || (size_t)index >= n) { app->preset = -1; return; }
+    app->preset = index;
+    app->qcfg = p[index].config;
+    app->dirty = true;
+}
+
+static void auto_out_dir(qn_app *app, char *out, size_t cap)
+{
+    size_t n;
+    const qn_preset *p = qn_presets(&n);
+    char stamp[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    localtime_r(&now, &tm);
+    strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
+    const char *label = app->preset >= 0 ? p[app->preset].name : qn_method_name(app->qcfg.method);
+    snprintf(out, cap, "quench-runs/%.1000s-%s-%s", qn_app_basename(app->model_path), label, stamp);
+    size_t len = strlen(out);
+    for (int k = 2; qn_path_exists(out) && k < 1000 && len + 8 < cap; k++) snprintf(out + len, cap - len, "-%d", k);
+}
+
+/* Starts the job j (taken over) on the Run screen. */
+static void launch_run(qn_app *app, qn_job_quantize *j, const char *label, bool paused)
+{
+    qn_run *r = &app->run;
+    for (size_t i = 0; i < r->n_layers; i++) qn_ui_layer_free(r->layers[i]);
+    free(r->layers);
+    free(r->job);
+    memset(r, 0, sizeof *r);
+    r->job = j;
+    qn_text_copy(r->model, sizeof r->model, j->model);
+    qn_text_copy(r->out_dir, sizeof r->out_dir, j->out_dir);
+    qn_text_copy(r->label, sizeof r->label, label);
+    r->n_blocks = app->info ? app->info->cfg.n_layers : 0;
+    r->projected_bits = app->info ? qn_quant_projected_bits(&j->job.config, &app->info->shape, NULL) : 0;
+    r->t_start = qn_now();
+    r->block = -1;
+    app->insp.sel = 0;
+    app->insp.run_gen++;
+    app->insp.want_reload = false;
+    qn_layer_data_unref(app->insp.data);
+    app->insp.data = NULL;
+    if (!start_worker(app, &r->worker, QN_JOB_RUN, qn_job_quantize_run, j, paused, KEEP_WEIGHTS_BYTES)) {
+        r->phase = QN_RUN_FAILED;
+        return;
+    }
+    r->phase = QN_RUN_RUNNING;
+    qn_app_log(app, QN_LOG_INFO, "%s %s on %s -> %s%s", j->job.resume ? "resume" : "run", r->label,
+               qn_app_basename(r->model), r->out_dir, paused ? " (paused: . steps, p resumes)" : "");
+    qn_app_switch(app, QN_SCR_RUN);
+}
+
+void qn_app_resume_run(qn_app *app)
+{
+    qn_run *r = &app->run;
+    if (r->worker || (r->phase != QN_RUN_CANCELLED && r->phase != QN_RUN_FAILED)) {
+        qn_app_message(app, false, "Nothing to resume", "Resume continues a cancelled or failed run.");
+        return;
+    }
+    qn_job_quantize *j = calloc(1, sizeof *j);
+    if (!j) return;
+    qn_text_copy(j->model, sizeof j->model, r->model);
+    qn_text_copy(j->calib, sizeof j->calib, r->job ? r->job->calib : app->calib);
+    qn_text_copy(j->out_dir, sizeof j->out_dir, r->out_dir);
+    j->job.config = r->job ? r->job->job.config : app->qcfg;
+    j->job.resume = true;
+    char label[96];
+    qn_text_copy(label, sizeof label, r->label);
+    launch_run(app, j, label, false);
+}
+
+void qn_app_start_run(qn_app *app, bool paused)
+{
+    qn_run *r = &app->run;
+    if (r->worker) { qn_app_message(app, false, "Run going", "A run is already going: cancel it first (c)."); return; }
+    if (!app->info) { qn_app_message(app, true, "No model", "Choose a model on the Models screen first."); return; }
+    if (!app->calib[0] || !qn_path_exists(app->calib)) {
+        qn_app_message(app, true, "No calibration text", "%s: no such file; set the calibration text on the Budget screen.",
+                       app->calib[0] ? app->calib : "(none)");
+        return;
+    }
+    qn_job_quantize *j = calloc(1, sizeof *j);
+    if (!j) return;
+    snprintf(j->model, sizeof j->model, "%s", app->info->path);
+    snprintf(j->calib, sizeof j->calib, "%s", app->calib);
+    if (app->out_dir[0]) snprintf(j->out_dir, sizeof j->out_dir, "%s", app->out_dir);
+    else {
+        auto_out_dir(app, j->out_dir, sizeof j->out_dir);
+        qn_err e;
+        if (qn_dir_ensure("quench-runs", &e)) { qn_app_message(app, true, "Cannot write", "%s", e.msg); free(j); return; }
+    }
+    j->job.config = app->qcfg;
+    size_t n;
+    const qn_preset *p = qn_presets(&n);
+    launch_run(app, j, app->preset >= 0 ? p[app->preset].name : qn_method_name(app->qcfg.method), paused);
+}
+
+void qn_app_pause_run(qn_app *app)
+{
+    if (!app->run.worker) return;
+    bool p = !qn_worker_paused(app->run.worker);
+    qn_worker_set_paused(app->run.worker, p);
+    qn_app_log(app, QN_LOG_INFO, p ? "paused" : "resumed");
+}
+
+void qn_app_step_run(qn_app *app)
+{
+    if (!app->run.worker) return;
+    qn_worker_step(app->run.worker);
+}
+
+void qn_app_cancel_run(qn_app *app)
+{
+    if (!app->run.worker || app->run.cancelling) return;
+    app->run.cancelling = true;
+    qn_worker_cancel(app->run.worker);
+    qn_app_log(app, QN_LOG_WARN, "cancelling the run (it stops at the engine's next check)");
+}
+
+void qn_app_inspect_layer(qn_app *app, size_t index)
+{
+    qn_inspect *in = &app->insp;
+    if (index >= app->run.n_layers) return;
+    in->sel = index;
+    if (in->loader) { in->want_reload = true; return; }
+    const qn_ui_layer *l = app->run.layers[index];
+    qn_job_layer *j = calloc(1, sizeof *j);
+    if (!j) return;
+    snprintf(j->model, sizeof j->model, "%s", app->run.model);
+    snprintf(j->run_dir, sizeof j->run_dir, "%s", app->run.out_dir);
+    snprintf(j->name, sizeof j->name, "%s", l->name);
+    j->role = l->role;
+    j->block = l->block;
+    j->d_out = l->d_out;
+    j->d_in = l->d_in;
+    j->rel_err = l->rel_err;
+    j->bits = l->bits;
+    j->run_gen = in->run_gen;
+    if (l->hessian_diag && (j->hdiag = malloc(l->d_in * sizeof(float))))
+        memcpy(j->hdiag, l->hessian_diag, l->d_in * sizeof(float));
+    if (l->W_hat && (j->W_hat = malloc(l->d_out * l->d_in * sizeof(float))))
+        memcpy(j->W_hat, l->W_hat, l->d_out * l->d_in * sizeof(float));
+    in->job = j;
+    in->want_reload = false;
+    if (!start_worker(app, &in->loader, QN_JOB_LAYER, qn_job_layer_run, j, false, 0)) {
+        qn_job_layer_free(j);
+        in->job = NULL;
+    }
+}
+
+void qn_app_export_picture(qn_app *app, const char *path, qn_pic_kind kind, qn_region region)
+{
+    qn_inspect *in = &app->insp;
+    if (!in->data) return;
+    if (in->exporter) { qn_app_message(app, false, "Busy", "Still writing the previous picture."); return; }
+    qn_job_export *j = calloc(1, sizeof *j);
+    if (!j) return;
+    snprintf(j->path, sizeof j->path, "%s", path);
+    j->data = in->data;
+    in->data->refs++;
+    j->kind = kind;
+    j->region = region;
+    snprintf(j->model_name, sizeof j->model_name, "%s", qn_app_basename(app->run.model));
+    qn_text_copy(j->method, sizeof j->method, app->run.label);
+    j->no_color = !app->theme.color;
+    in->export_job = j;
+    if (!start_worker(app, &in->exporter, QN_JOB_EXPORT, qn_job_export_run, j, false, 0)) {
+        qn_layer_data_unref(j->data);
+        free(j);
+        in->export_job = NULL;
+    }
+}
+
+const char *qn_app_compressed_model(const qn_app *app)
+{
+    return app->run.phase == QN_RUN_DONE ? app->run.out_dir : NULL;
+}
+
+void qn_app_start_ppl(qn_app *app)
+{
+    qn_eval *ev = &app->eval;
+    if (ev->ppl_worker) return;
+    if (!app->info) { qn_app_message(app, true, "No model", "Choose a model on the Models screen first."); return; }
+    if (!qn_path_exists(ev->text)) {
+        qn_app_message(app, true, "No text", "%s: no such file (f sets the evaluation text).", ev->text);
+        return;
+    }
+    qn_job_ppl *j = calloc(1, sizeof *j);
+    if (!j) return;
+    const char *comp = qn_app_compressed_model(app);
+    snprintf(j->model[0], sizeof j->model[0], "%s", comp ? app->run.model : app->info->path);
+    if (comp) snprintf(j->model[1], sizeof j->model[1], "%s", comp);
+    snprintf(j->text, sizeof j->text, "%s", ev->text);
+    j->opts = (qn_ppl_opts){ .protocol = QN_PPL_GPTQ, .ctx = ev->ctx, .max_chunks = ev->chunks };
+    for (int i = 0; i < 2; i++) {
+        ev->ppl_frac[i] = 0;
+        ev->ppl_value[i] = NAN;
+        ev->ppl_done[i] = false;
+        ev->ppl_err[i][0] = 0;
+    }
+    ev->ppl_job = j;
+    ev->ppl_cur = 0;
+    if (!start_worker(app, &ev->ppl_worker, QN_JOB_PPL, qn_job_ppl_run, j, false, 0)) {
+        free(j);
+        ev->ppl_job = NULL;
+    }
+}
+
+void qn_app_start_gen(qn_app *app)
+{
+    qn_eval *ev = &app->eval;
+    if (ev->gen_worker) return;
+    if (!app->info) { qn_app_message(app, true, "No model", "Choose a model on the Models screen first."); return; }
+    const char *comp = qn_app_compressed_model(app);
+    if (ev->gen_compressed && !comp) {
+        qn_app_message(app, false, "No compressed model", "No run has finished yet: m switches to the original.");
+        return;
+    }
+    qn_job_gen *j = calloc(1, sizeof *j);
+    if (!j) return;
+    snprintf(j->model, sizeof j->model, "%s", ev->gen_compressed ? comp : comp ? app->run.model : app->info->path);
+    snprintf(j->prompt, sizeof j->prompt, "%s", ev->prompt);
+    j->opts = (qn_gen_opts){ .n_new = ev->n_new, .temperature = ev->temperature, .top_p = 0.9f,
+                             .seed = (uint64_t)time(NULL) };
+    ev->gen_len = 0;
+    if (ev->gen_out) ev->gen_out[0] = 0;
+    snprintf(ev->gen_status, sizeof ev->gen_status, "loading %s", qn_app_basename(j->model));
+    ev->gen_job = j;
+    if (!start_worker(app, &ev->gen_worker, QN_JOB_GEN, qn_job_gen_run, j, false, 0)) {
+        free(j);
+        ev->gen_job = NULL;
+    }
+}
+
+void qn_app_cancel_eval(qn_app *app)
+{
+    if (app->eval.ppl_worker) qn_worker_cancel(app->eval.ppl_worker);
+    if (app->eval.gen_worker) qn_worker_cancel(app->eval.gen_worker);
+}
+
+/* ---- messages ------------------------------------------------------------------------ */
+
+static void info_done(qn_app *app, const qn_msg *m)
+{
+    qn_worker_free(app->info_worker);
+    app->info_worker = NULL;
+    qn_job_info *j = app->info_job;
+    app->info_job = NULL;
+    if (m->status || !j->info) {
+        qn_app_message(app, true, "Cannot open the model", "%s", m->errmsg);
+        free(j);
+        return;
+    }
+    qn_model_info_free(app->info);
+    app->info = j->info;
+    snprintf(app->model_path, sizeof app->model_path, "%s", app->info->path);
+    qn_err e = { 0 };
+    if (qn_recent_add(&app->recent, app->info->path, &e)) qn_app_log(app, QN_LOG_WARN, "recent models: %s", e.msg);
+    qn_app_log(app, QN_LOG_GOOD, "model %s: %s, %lld parameters", qn_app_basename(app->info->path), app->info->cfg.arch,
+               app->info->n_params);
+    if (app->info_then_budget) qn_app_switch(app, QN_SCR_BUDGET);
+    free(j);
+}
+
+static void run_event(qn_app *app, qn_msg *m)
+{
+    qn_run *r = &app->run;
+    switch (m->kind) {
+    case QN_EV_RUN_START:
+        r->n_blocks = m->n_layers;
+        r->first_block = m->layer;
+        if (m->value > 0) r->projected_bits = m->value;
+        break;
+    case QN_EV_STAGE:
+        snprintf(r->stage, sizeof r->stage, "%s", m->stage);
+        r->block = strcmp(m->stage, "calibrate") == 0 || strcmp(m->stage, "quantize") == 0 ? m->layer : -1;
+        r->done = r->total = 0;
+        break;
+    case QN_EV_PROGRESS:
+        if (strncmp(m->stage, "aqlm", 4) == 0 && r->n_conv < QN_CONV_MAX && isfinite(m->value))
+            r->conv[r->n_conv++] = m->value;
+        snprintf(r->stage, sizeof r->stage, "%s", m->stage);
+        if (strcmp(m->stage, "quantize") == 0 || strcmp(m->stage, "calibrate") == 0) r->block = m->layer;
+        r->done = m->done;
+        r->total = m->total;
+        r->value = m->value;
+        break;
+    case QN_EV_LAYER_DONE:
+        if (!m->layer_done) break;
+        if (r->n_layers == r->cap_layers) {
+            size_t cap = r->cap_layers ? r->cap_layers * 2 : 64;
+            qn_ui_layer **l = realloc(r->layers, cap * sizeof *l);
+            if (!l) break;
+            r->layers = l;
+            r->cap_layers = cap;
+        }
+        r->layers[r->n_layers++] = m->layer_done;
+        r->block = m->layer_done->block;
+        m->layer_done = NULL;
+        r->t_last_layer = qn_now();
+        r->n_conv = 0;
+        break;
+    case QN_EV_WARNING:
+        qn_app_log(app, QN_LOG_WARN, "%s", m->text ? m->text : m->stage);
+        break;
+    case QN_EV_RUN_END:
+        r->t_end = qn_now();
+        break;
+    default:
+        break;
+    }
+}
+
+static void run_done(qn_app *app, const qn_msg *m)
+{
+    qn_run *r = &app->run;
+    qn_worker_free(r->worker);
+    r->worker = NULL;
+    if (!r->t_end) r->t_end = qn_now();
+    r->cancelling = false;
+    if (m->status == QN_OK) {
+        r->phase = QN_RUN_DONE;
+        qn_app_log(app, QN_LOG_GOOD, "run finished: %s (%zu layers, %.1f s)", r->out_dir, r->n_layers, r->t_end - r->t_start);
+    } else if (m->status == QN_ERR_CANCELLED) {
+        r->phase = QN_RUN_CANCELLED;
+        qn_app_log(app, QN_LOG_WARN, "run cancelled after %zu layers; finished blocks stay in %s", r->n_layers, r->out_dir);
+    } else {
+        r->phase = QN_RUN_FAILED;
+        snprintf(r->errmsg, sizeof r->errmsg, "%s", m->errmsg);
+        qn_app_message(app, true, "The run failed", "%s", m->errmsg);
+    }
+}
+
+static void add_row(qn_app *app, int i, const qn_job_ppl *j)
+{
+    qn_eval *ev = &app->eval;
+    if (ev->n_rows == QN_EVAL_ROWS) {
+        memmove(ev->rows, ev->rows + 1, (QN_EVAL_ROWS - 1) * sizeof ev->rows[0]);
+        ev->n_rows--;
+    }
+    qn_eval_row *row = &ev->rows[ev->n_rows++];
+    qn_text_copy(row->model, sizeof row->model, i == 0 ? qn_app_basename(j->model[0]) : app->run.label);
+    snprintf(row->text, sizeof row->text, "%s", qn_app_basename(j->text));
+    row->ctx = j->opts.ctx;
+    row->ppl = j->result[i].ppl;
+    row->tokens = j->result[i].tokens;
+    row->seconds = j->result[i].seconds;
+}
+
+static void ppl_msg(qn_app *app, qn_msg *m)
+{
+    qn_eval *ev = &app->eval;
+    if (m->type == QN_MSG_DONE) {
+        qn_worker_free(ev->ppl_worker);
+        ev->ppl_worker = NULL;
+        if (m->status && m->status != QN_ERR_CANCELLED) qn_app_message(app, true, "Perplexity failed", "%s", m->errmsg);
+        if (m->status == QN_ERR_CANCELLED) qn_app_log(app, QN_LOG_WARN, "perplexity stopped");
+        free(ev->ppl_job);
+        ev->ppl_job = NULL;
+        return;
+    }
+    int i = m->layer == 1 ? 1 : 0;
+    if (m->kind == QN_EV_STAGE && strcmp(m->stage, "ppl.model") == 0) ev->ppl_cur = i;
+    else if (m->kind == QN_EV_STAGE && strcmp(m->stage, "ppl.result") == 0) {
+        ev->ppl_done[i] = true;
+        ev->ppl_value[i] = m->value;
+        if (isfinite(m->value)) {
+            ev->ppl_frac[i] = 1;
+            add_row(app, i, ev->ppl_job);
+            qn_app_log(app, QN_LOG_GOOD, "perplexity %s: %.4f", ev->rows[ev->n_rows - 1].model, m->value);
+        } else if (m->text) {
+            snprintf(ev->ppl_err[i], sizeof ev->ppl_err[i], "%s", m->text);
+        }
+    } else if (m->kind == QN_EV_PROGRESS && strcmp(m->stage, "ppl") == 0) {
+        ev->ppl_frac[ev->ppl_cur] = m->total > 0 ? (double)m->done / (double)m->total : 0;
+        ev->ppl_value[ev->ppl_cur] = m->value;
+    }
+}
+
+static void gen_msg(qn_app *app, qn_msg *m)
+{
+    qn_eval *ev = &app->eval;
+    if (m->type == QN_MSG_DONE) {
+        qn_worker_free(ev->gen_worker);
+        ev->gen_worker = NULL;
+        const qn_gen_result *r = &ev->gen_job->result;
+        if (m->status == QN_OK)
+            snprintf(ev->gen_status, sizeof ev->gen_status, "%zu tokens, %.1f tokens/s", r->n_generated,
+                     r->gen_seconds > 0 ? (double)r->n_generated / r->gen_seconds : 0.0);
+        else if (m->status == QN_ERR_CANCELLED) snprintf(ev->gen_status, sizeof ev->gen_status, "stopped");
+        else {
+            snprintf(ev->gen_status, sizeof ev->gen_status, "failed");
+            qn_app_message(app, true, "Generation failed", "%s", m->errmsg);
+        }
+        free(ev->gen_job);
+        ev->gen_job = NULL;
+        return;
+    }
+    if (m->kind == QN_EV_TOKEN && m->text) {
+        if (ev->gen_len + m->text_len + 1 > ev->gen_cap) {
+            size_t cap = (ev->gen_len + m->text_len + 1) * 2;
+            char *p = realloc(ev->gen_out, cap);
+            if (!p) return;
+            ev->gen_out = p;
+            ev->gen_cap = cap;
+        }
+        memcpy(ev->gen_out + ev->gen_len, m->text, m->text_len);
+        ev->gen_len += m->text_len;
+        ev->gen_out[ev->gen_len] = 0;
+        snprintf(ev->gen_status, sizeof ev->gen_status, "generating");
+    } else if (m->kind == QN_EV_PROGRESS && strcmp(m->stage, "load") == 0) {
+        snprintf(ev->gen_status, sizeof ev->gen_status, "loading %lld/%lld", (long long)m->done, (long long)m->total);
+    }
+}
+
+static void layer_done(qn_app *app, const qn_msg *m)
+{
+    qn_inspect *in = &app->insp;
+    qn_worker_free(in->loader);
+    in->loader = NULL;
+    qn_job_layer *j = in->job;
+    in->job = NULL;
+    if (m->status == QN_OK && j->out && j->run_gen == in->run_gen) {
+        qn_layer_data_unref(in->data);
+        in->data = j->out;
+        j->out = NULL;
+    } else if (m->status) {
+        qn_app_message(app, true, "Cannot load the layer", "%s", m->errmsg);
+    }
+    qn_job_layer_free(j);
+    if (in->want_reload) qn_app_inspect_layer(app, in->sel);
+}
+
+static void export_done(qn_app *app, const qn_msg *m)
+{
+    qn_inspect *in = &app->insp;
+    qn_worker_free(in->exporter);
+    in->exporter = NULL;
+    if (m->status) qn_app_message(app, true, "Cannot write the picture", "%s", m->errmsg);
+    else qn_app_message(app, false, "Picture written", "%s", in->export_job->path);
+    if (!m->status) qn_app_log(app, QN_LOG_GOOD, "wrote %s", in->export_job->path);
+    qn_layer_data_unref(in->export_job->data);
+    free(in->export_job);
+    in->export_job = NULL;
+}
+
+void qn_app_apply(qn_app *app, qn_msg *m)
+{
+    app->dirty = true;
+    switch (m->job) {
+    case QN_JOB_INFO:
+        if (m->type == QN_MSG_DONE) info_done(app, m);
+        break;
+    case QN_JOB_RUN:
+        if (m->type == QN_MSG_DONE) run_done(app, m);
+        else run_event(app, m);
+        break;
+    case QN_JOB_PPL: ppl_msg(app, m); break;
+    case QN_JOB_GEN: gen_msg(app, m); break;
+    case QN_JOB_LAYER:
+        if (m->type == QN_MSG_DONE) layer_done(app, m);
+        break;
+    case QN_JOB_EXPORT:
+        if (m->type == QN_MSG_DONE) export_done(app, m);
+        break;
+    default: break;
+    }
+    qn_msg_done(m);
+}
