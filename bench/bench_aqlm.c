@@ -123,11 +123,25 @@ static int run(const layer *L, const qn_aqlm_opts *o, int reps, double *err_out,
     return 0;
 }
 
+/* The 1-minute load average: the timings mean little when others hold the cores. */
+static double load_average(void)
+{
+    double l = -1.0;
+    FILE *fp = fopen("/proc/loadavg", "r");
+    if (fp) {
+        if (fscanf(fp, "%lf", &l) != 1) l = -1.0;
+        fclose(fp);
+    }
+    return l;
+}
+
 static int reference_rows(void)
 {
     json_t *ref = json_load_file(shared_path("reference/layer-reference.json"), 0, NULL);
     if (!ref) { fprintf(stderr, "bench: cannot read reference/layer-reference.json\n"); return 1; }
-    printf("AQLM on the shared layers, median of %d (research code: PyTorch, 2 cores)\n", REPS);
+    const char *wait = getenv("OMP_WAIT_POLICY");
+    printf("AQLM on the shared layers, median of %d (research code: PyTorch, 2 cores); load average %.2f, "
+           "OMP_WAIT_POLICY=%s\n", REPS, load_average(), wait ? wait : "(unset: libgomp spins)");
     printf("%-15s %-15s %9s %9s %6s %8s %8s %7s %7s %6s\n", "layer", "config", "error", "theirs", "bits",
            "seconds", "theirs", "t/ref", "e/ref", "rounds");
     int rc = 0;
@@ -203,7 +217,8 @@ int main(int argc, char **argv)
         return 0;
     }
     int rc = reference_rows();
-    printf("\nsynthesized layers (no reference; time should grow about as d_out * d_in^2)\n");
+    printf("\nsynthesized layers (no reference; time should grow about as d_out * d_in^2); load average %.2f\n",
+           load_average());
     qn_aqlm_opts o = qn_aqlm_opts_default();
     rc |= synth_row(512, 512, &o, 1);
     rc |= synth_row(1024, 1024, &o, 1);

@@ -297,7 +297,9 @@ qn_status qn_aqlm_quantize(const qn_layer_problem *p, const qn_aqlm_opts *o, qn_
     history[0] = relative(&st);
     progress(sink, "aqlm.codebooks", 0, o->max_rounds, history[0]);
 
-    /* Rounds: (a) code search, (b) codebooks and scales; stop on a small gain. */
+    /* Rounds: (a) code search, (b) codebooks and scales; stop on a small gain.
+       The code search of a round is two passes, each followed by the update:
+       GPTQ-ordered (looks ahead, may lose ground), then descent (never does). */
     if ((s = snapshot_take(&st, &best, err)) != QN_OK) goto fail;
     int rounds = 0;
     while (rounds < o->max_rounds) {
@@ -309,6 +311,7 @@ qn_status qn_aqlm_quantize(const qn_layer_problem *p, const qn_aqlm_opts *o, qn_
         size_t changed;
         int usable = 0;
         if (o->feedback && (s = qn_aqlm_feedback_pass(&st, &usable, err)) != QN_OK) goto fail;
+        if (usable && (s = qn_aqlm_update_codebooks(&st, o->cg_iters, err)) != QN_OK) goto fail;
         if ((s = qn_aqlm_beam_pass(&st, &changed, err)) != QN_OK) goto fail;
         progress(sink, "aqlm.beam", rounds + 1, o->max_rounds, relative(&st));
         if ((s = qn_aqlm_update_codebooks(&st, o->cg_iters, err)) != QN_OK) goto fail;

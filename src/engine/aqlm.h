@@ -9,7 +9,10 @@
    held fixed [AQLM §3.2, eq. 4-6], and (b) an exact codebook update, the
    quadratic least-squares problem solved by preconditioned conjugate gradients
    where the research code takes Adam steps [AQLM §3.2, eq. 7], with closed-form
-   per-row scales; until a round improves the loss by less than `tol`.
+   per-row scales; until a round improves the loss by less than `tol`. A round's
+   code search also runs a GPTQ-ordered pass (error feedback through H^-1, as
+   GPTVQ does) before the descent pass, each pass followed by the update; the
+   result is the best state seen.
    The result follows the Hugging Face AQLM layout (codes, codebooks, scales)
    and its error counts the fp16 rounding of codebooks and scales as stored.
    Not here: out_group_size > 1, grouped scales, codebook-value quantization,
@@ -31,18 +34,20 @@ typedef struct {
     int      B;             /* bits per code (nbits_per_codebook): 2^B codewords, 1..16 */
     size_t   g;             /* in_group_size: consecutive input weights per code group; divides d_in */
     size_t   out_group;     /* out_group_size; only 1 */
-    int      beam;          /* hypotheses kept per codebook step of the code search, >= 1 */
+    int      beam;          /* hypotheses kept per step of the code search, >= 1: over the codebooks
+                               of a group, or with one codebook over the groups of a block */
     double   tol;           /* stop when a round improves the loss by less than this fraction */
     int      max_rounds;    /* code-search + codebook-update rounds at most */
     uint64_t seed;          /* k-means initial centroids; same seed, same result */
     int      kmeans_iters;  /* Lloyd iterations per codebook of the initialisation, at most */
     int      cg_iters;      /* conjugate-gradient steps per codebook update, at most */
-    int      feedback;      /* 1: each round's code search starts with a GPTQ-ordered pass */
+    int      feedback;      /* 1: each round starts with a GPTQ-ordered pass and an update */
     qn_simd  simd;          /* the fastest kernels allowed (clamped to the CPU's) */
 } qn_aqlm_opts;
 
 /* 2 codebooks of 8 bits, groups of 8 (2 bits per weight before codebooks and
-   scales), beam 1, tol 0.01, 100 rounds at most, 100 k-means iterations, seed 0. */
+   scales), beam 1, tol 0.01, 100 rounds at most, 100 k-means iterations, 10 CG
+   steps per update at most, the GPTQ-ordered pass on, seed 0. */
 qn_aqlm_opts qn_aqlm_opts_default(void);
 
 /* Checks o against a d_out x d_in layer (B in 1..16, M >= 1, g divides d_in, ...);

@@ -16,8 +16,10 @@
      descent pass (aqlm.c).
    Both passes keep their row buffer exact inside a block of columns by rank-g
    row updates and carry the block's updates to the later columns with one GEMM
-   (GPTQ's lazy batch updates). Not here: the research code's beam across groups
-   (hypotheses spanning a whole row). */
+   (GPTQ's lazy batch updates). With one codebook and beam > 1 the beam runs
+   across the groups of a block (search_row_block_beam), the research code's
+   beam across a row cut at block ends; with several codebooks it runs within
+   each group (aqlm_search.c). */
 #include "engine/aqlm_impl.h"
 
 #include <cblas.h>

@@ -30,6 +30,9 @@
    codeword seen in a direction H never excites still factors (the preconditioner
    only; A itself is untouched). */
 #define PRECOND_RIDGE 1e-6
+/* Past this many floats (M 2^B g^2: 128 MiB) the preconditioner keeps only the
+   diagonal of each block (large g with 16-bit codebooks). */
+#define PRECOND_MAX_FLOATS ((size_t)1 << 25)
 
 void qn_aqlm_transpose_codebooks(qn_aqlm_state *st)
 {
@@ -151,9 +154,10 @@ static void scatter_back(const qn_aqlm_state *st, const occurrences *oc, const f
     }
 }
 
-/* D_mk = sum_{(i,j) coded (m,k)} s_i^2 H_JJ, factored D = L L^T (lower, row-major).
+/* D_mk = sum_{(i,j) coded (m,k)} s_i^2 H_JJ, factored D = L L^T (lower, row-major,
+   g^2 floats per codeword), or with diag only 1 / D_aa (g floats per codeword).
    ok[mk] = 0 for a codeword no group uses: its row of A is zero and it stays put. */
-static void build_preconditioner(const qn_aqlm_state *st, const occurrences *oc, const float *s2,
+static void build_preconditioner(const qn_aqlm_state *st, const occurrences *oc, const float *s2, int diag,
                                  double *scratch, float *L, uint8_t *ok)
 {
     const size_t N = st->d_out * st->G, K = st->K, G = st->G, g = st->g, MK = (size_t)st->M * K;
@@ -174,6 +178,10 @@ static void build_preconditioner(const qn_aqlm_state *st, const occurrences *oc,
         ok[mk] = tr > 0.0;
         if (!ok[mk]) continue;
         for (size_t a = 0; a < g; a++) D[a * g + a] += PRECOND_RIDGE * tr / (double)g;
+        if (diag) {
+            for (size_t a = 0; a < g; a++) L[mk * g + a] = D[a * g + a] > 0.0 ? (float)(1.0 / D[a * g + a]) : 0.0f;
+            continue;
+        }
         for (size_t a = 0; a < g && ok[mk]; a++) {        /* Cholesky, D <- L */
             for (size_t b = 0; b <= a; b++) {
                 double v = D[a * g + b];
@@ -191,15 +199,19 @@ static void build_preconditioner(const qn_aqlm_state *st, const occurrences *oc,
 }
 
 /* z = D^-1 r per codeword (forward then backward substitution). */
-static void apply_preconditioner(size_t MK, size_t g, const float *L, const uint8_t *ok, const float *r,
-                                 float *z)
+static void apply_preconditioner(size_t MK, size_t g, int diag, const float *L, const uint8_t *ok,
+                                 const float *r, float *z)
 {
     #pragma omp parallel for schedule(static) if (MK * g * g > QN_AQLM_PAR_MIN_WORK)
     for (size_t mk = 0; mk < MK; mk++) {
-        const float *l = L + mk * g * g;
+        const float *l = L + mk * (diag ? g : g * g);
         float *zz = z + mk * g;
         const float *rr = r + mk * g;
         if (!ok[mk]) { memset(zz, 0, g * sizeof *zz); continue; }
+        if (diag) {
+            for (size_t a = 0; a < g; a++) zz[a] = l[a] * rr[a];
+            continue;
+        }
         for (size_t a = 0; a < g; a++) {
             double v = rr[a];
             for (size_t c = 0; c < a; c++) v -= (double)l[a * g + c] * zz[c];
@@ -227,7 +239,8 @@ qn_status qn_aqlm_update_codebooks(qn_aqlm_state *st, int iters, qn_err *err)
     qn_status s = QN_OK;
     occurrences oc = { malloc((size_t)st->M * (K + 1) * sizeof *oc.off),
                        malloc((size_t)st->M * N * sizeof *oc.at) };
-    float *vec = malloc(4 * n * sizeof *vec), *L = malloc(MK * g * g * sizeof *L);
+    const int diag = MK * g * g > PRECOND_MAX_FLOATS;
+    float *vec = malloc(4 * n * sizeof *vec), *L = malloc(MK * g * (diag ? 1 : g) * sizeof *L);
     float *s2 = malloc(st->d_out * sizeof *s2);
     uint8_t *ok = malloc(MK);
     double *scratch = malloc((size_t)omp_get_max_threads() * g * g * sizeof *scratch);
@@ -238,7 +251,7 @@ qn_status qn_aqlm_update_codebooks(qn_aqlm_state *st, int iters, qn_err *err)
     float *r = vec, *z = vec + n, *p = vec + 2 * n, *q = vec + 3 * n, *x = st->C;
     for (size_t i = 0; i < st->d_out; i++) s2[i] = st->s[i] * st->s[i];
     build_occurrences(st, &oc);
-    build_preconditioner(st, &oc, s2, scratch, L, ok);
+    build_preconditioner(st, &oc, s2, diag, scratch, L, ok);
 
     /* r = b - A x = sum_i s_i U_i^*((W H - s_i U H)_i), the residual P = R H scattered back */
     #pragma omp parallel for schedule(static) if (D > QN_AQLM_PAR_MIN_WORK)
@@ -246,7 +259,7 @@ qn_status qn_aqlm_update_codebooks(qn_aqlm_state *st, int iters, qn_err *err)
         for (size_t c = 0; c < st->d_in; c++)
             st->Yp[i * st->d_in + c] = st->WH[i * st->d_in + c] - st->s[i] * st->Y[i * st->d_in + c];
     scatter_back(st, &oc, st->Yp, st->s, r);
-    apply_preconditioner(MK, g, L, ok, r, z);
+    apply_preconditioner(MK, g, diag, L, ok, r, z);
     memcpy(p, z, n * sizeof *p);
     double rz = dot(n, r, z), rz0 = rz;
 
@@ -263,7 +276,7 @@ qn_status qn_aqlm_update_codebooks(qn_aqlm_state *st, int iters, qn_err *err)
         }
         #pragma omp parallel for schedule(static) if (D > QN_AQLM_PAR_MIN_WORK)
         for (size_t e = 0; e < D; e++) st->Y[e] += alpha * st->Yp[e];
-        apply_preconditioner(MK, g, L, ok, r, z);
+        apply_preconditioner(MK, g, diag, L, ok, r, z);
         double rz_new = dot(n, r, z);
         float beta = (float)(rz_new / rz);
         rz = rz_new;

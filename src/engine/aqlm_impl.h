@@ -16,10 +16,10 @@
 #include "status.h"
 #include "engine/aqlm.h"
 
-/* Loops with less work than this (in multiply-adds) run on one thread: a
-   parallel region costs a barrier, and a barrier costs a scheduler tick when
-   another process holds the other core. */
-#define QN_AQLM_PAR_MIN_WORK ((size_t)1 << 20)
+/* Loops with less work than this (in multiply-adds, ~0.3 ms on one core) run
+   on one thread: a parallel region ends in a barrier, and a barrier costs a
+   scheduler tick when another process holds the other core. */
+#define QN_AQLM_PAR_MIN_WORK ((size_t)1 << 22)
 
 typedef struct {
     size_t       d_out, d_in, g, G, K;
@@ -48,7 +48,7 @@ typedef struct {
 /* ---- aqlm_kernels.c: inner loops, each with a plain _ref twin ---- */
 
 /* score_k = n_k - 2 <C[k], e> for k < K, the change of an H-weighted squared error
-   when codeword k joins (see aqlm_beam.c). CT: (g, K) codewords by column; n: (K). */
+   when codeword k joins (see aqlm_search.c). CT: (g, K) codewords by column; n: (K). */
 void     qn_aqlm_scores_ref(const float *CT, const float *n, size_t K, size_t g, const float *e,
                             float *out);
 void     qn_aqlm_scores(qn_simd simd, const float *CT, const float *n, size_t K, size_t g,
@@ -90,7 +90,7 @@ typedef struct {            /* one thread's buffers for the search of a group */
     float    *scores;       /* (K) */
     float    *v, *t;        /* (g) the group's current sum of codewords; the target (caller fills both) */
     float    *o, *e, *ho;   /* (g) */
-    float    *v_old, *v_alt, *v_alt2, *d;   /* (g) */
+    float    *v_old, *v_alt, *v_alt2;   /* (g) */
     float    *hv[2];        /* (beam, g) hypotheses' sums of codewords, current and next */
     float    *hf[2];        /* (beam) f of each hypothesis */
     float    *top;          /* (beam) the best candidates so far, increasing */

@@ -147,9 +147,11 @@ static uint32_t scan_point(qn_simd simd, const float *x, float x2, size_t g, con
 }
 
 /* Assignment step over all points, skipping those the bounds settle (first:
-   no bounds yet, scan all). Returns how many points changed centroid. */
+   no bounds yet, scan all). *scanned: in, the scans expected (the last
+   iteration's), which decides whether threads pay off; out, this iteration's.
+   Returns how many points changed centroid. */
 static size_t assign(qn_simd simd, const float *X, size_t N, size_t g, const float *C, const float *CT,
-                     const float *norms, size_t K, const bounds *bd, int first, uint32_t *label)
+                     const float *norms, size_t K, const bounds *bd, int first, size_t *scanned, uint32_t *label)
 {
     float d1 = 0.0f, d2 = 0.0f;
     uint32_t far = 0;
@@ -158,8 +160,9 @@ static size_t assign(qn_simd simd, const float *X, size_t N, size_t g, const flo
             if (bd->delta[k] > d1) { d2 = d1; d1 = bd->delta[k]; far = (uint32_t)k; }
             else if (bd->delta[k] > d2) d2 = bd->delta[k];
         }
-    size_t changed = 0;
-    #pragma omp parallel for schedule(static) reduction(+ : changed) if (N * K * g > QN_AQLM_PAR_MIN_WORK)
+    size_t changed = 0, scans = 0;
+    #pragma omp parallel for schedule(dynamic, 1024) reduction(+ : changed, scans) \
+        if (*scanned * K * g > QN_AQLM_PAR_MIN_WORK)
     for (size_t q = 0; q < N; q++) {
         const float *x = X + q * g;
         if (!first) {
@@ -177,9 +180,11 @@ static size_t assign(qn_simd simd, const float *X, size_t N, size_t g, const flo
             if (bd->ub[q] <= z) continue;
         }
         uint32_t k = scan_point(simd, x, bd->x2[q], g, CT, norms, K, &bd->ub[q], &bd->lb[q]);
+        scans++;
         changed += k != label[q];
         label[q] = k;
     }
+    *scanned = scans;
     return changed;
 }
 
@@ -298,7 +303,8 @@ qn_status qn_aqlm_kmeans_init(qn_aqlm_state *st, int iters, uint64_t seed, qn_ev
         seed_centroids(X, N, K, g, &rng, perm, err_q, C);
         transpose_norms(C, K, g, CT, norms);
         memset(label, 0xff, N * sizeof *label);
-        assign(st->simd, X, N, g, C, CT, norms, K, &bd, 1, label);
+        size_t scanned = N;
+        assign(st->simd, X, N, g, C, CT, norms, K, &bd, 1, &scanned, label);
         for (int it = 0; it < iters; it++) {
             if (cancel && atomic_load(cancel)) {
                 s = qn_err_set(err, QN_ERR_CANCELLED, "aqlm k-means: cancelled");
@@ -308,7 +314,7 @@ qn_status qn_aqlm_kmeans_init(qn_aqlm_state *st, int iters, uint64_t seed, qn_ev
             update_means(X, N, g, label, K, sum, count, perm, err_q, C);
             centroid_moves(C, K, g, &bd);
             transpose_norms(C, K, g, CT, norms);
-            if (!assign(st->simd, X, N, g, C, CT, norms, K, &bd, 0, label)) break;
+            if (!assign(st->simd, X, N, g, C, CT, norms, K, &bd, 0, &scanned, label)) break;
         }
         for (size_t q = 0; q < N; q++) {                 /* codes, and the residual for the next codebook */
             st->codes[q * M + m] = (uint16_t)label[q];

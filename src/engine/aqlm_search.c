@@ -27,7 +27,7 @@
 size_t qn_aqlm_scratch_bytes(const qn_aqlm_state *st)
 {
     size_t B = (size_t)st->beam, M = (size_t)st->M;
-    size_t floats = st->K + 9 * st->g + 2 * B * st->g + 3 * B;
+    size_t floats = st->K + 8 * st->g + 2 * B * st->g + 3 * B;
     return floats * sizeof(float) + 2 * B * sizeof(uint32_t) + (2 * B + 3) * M * sizeof(uint16_t);
 }
 
@@ -44,7 +44,6 @@ void qn_aqlm_scratch_bind(const qn_aqlm_state *st, void *mem, qn_aqlm_scratch *w
     w->v_old = f; f += g;
     w->v_alt = f; f += g;
     w->v_alt2 = f; f += g;
-    w->d = f; f += g;
     w->hv[0] = f; f += B * g;
     w->hv[1] = f; f += B * g;
     w->hf[0] = f; f += B;
@@ -196,6 +195,10 @@ void qn_aqlm_search_group(const qn_aqlm_state *st, const float *A, const float *
                           qn_aqlm_scratch *w)
 {
     const size_t g = st->g, M = (size_t)st->M;
+    if (M == 1) {                                        /* one codebook: a single argmin is exact */
+        descend(st, A, n, cur, w->v, w);
+        return;
+    }
     const float f_old = group_f(g, A, w->v, w->t, w->ho);
     memcpy(w->alt, cur, M * sizeof *cur);
     memcpy(w->v_alt, w->v, g * sizeof *w->v);

@@ -24,6 +24,8 @@ typedef struct {
 
 typedef struct {
     double ours_s, blas_s;       /* medians */
+    double ours_min_s, blas_min_s;   /* fastest repetitions: what each side does undisturbed
+                                        on a machine other work shares */
     double speedup;              /* blas_s / ours_s */
     double bits_per_weight;      /* storage of the compressed matrix */
     double weight_bytes;         /* rows * cols * bits_per_weight / 8 */

@@ -22,7 +22,7 @@ typedef enum { QN_SCR_MODELS = 0, QN_SCR_BUDGET, QN_SCR_RUN, QN_SCR_INSPECT, QN_
 
 typedef enum { QN_UI_IGNORED = 0, QN_UI_HANDLED = 1 << 0, QN_UI_REDRAW = 1 << 1 } qn_ui_result;
 
-enum { QN_JOB_INFO = 1, QN_JOB_RUN, QN_JOB_PPL, QN_JOB_GEN, QN_JOB_LAYER, QN_JOB_EXPORT };
+enum { QN_JOB_INFO = 1, QN_JOB_RUN, QN_JOB_PPL, QN_JOB_GEN, QN_JOB_LAYER, QN_JOB_EXPORT, QN_JOB_OPENRUN };
 
 struct qn_app;
 
@@ -174,6 +174,8 @@ typedef struct qn_app {
     char           calib[QN_PATH_CAP];
     char           out_dir[QN_PATH_CAP];/* "": automatic */
     qn_run         run;
+    qn_worker     *open_worker;         /* reading a run folder from disk */
+    qn_job_openrun *open_job;
     qn_inspect     insp;
     qn_eval        eval;
 } qn_app;
@@ -202,6 +204,8 @@ void qn_app_set_preset(qn_app *app, int index);
 void qn_app_start_run(qn_app *app, bool paused);
 /* Continues the last cancelled or failed run from its last finished block. */
 void qn_app_resume_run(qn_app *app);
+/* Shows a run folder from disk on the Run screen (then Inspect and Evaluate use it). */
+void qn_app_open_run(qn_app *app, const char *dir);
 void qn_app_pause_run(qn_app *app);
 void qn_app_step_run(qn_app *app);
 void qn_app_cancel_run(qn_app *app);

@@ -1,10 +1,10 @@
 /* jobs.c: the worker-side functions of the workbench (see jobs.h). Each reads
    its context, calls the engine with the worker's sink and cancel flag, and
    leaves results in the context for the UI thread to take after QN_MSG_DONE.
-   Layer data for the pictures comes from where it is: the original weights
-   from the source model, the quantized ones from the run's events, its final
-   model.safetensors or a finished block's checkpoint, the Hessian diagonal and
-   SpQR outliers from stats.safetensors (or the events while a run goes on). */
+   Layer data for the pictures comes from where it is: the run's events (the
+   Hessian diagonal, W_hat while under the memory cap), the run folder
+   (run_folder.h: original and quantized weights, statistics, codebooks) and,
+   while a run is still going, its finished blocks' checkpoints. */
 #include "tui/jobs.h"
 
 #include <jansson.h>
@@ -22,6 +22,7 @@
 #include "engine/llama_layout.h"
 #include "engine/model_hf.h"
 #include "engine/qmethod.h"
+#include "engine/run_folder.h"
 #include "engine/safetensors.h"
 #include "viz/font.h"
 #include "viz/plot.h"
@@ -287,34 +288,48 @@ static void load_original(qn_job_layer *j, qn_layer_data *d)
     if (src.close) src.close(src.ctx);
 }
 
-/* A packed bit mask (d_out, ceil(d_in / 8)) spread to one byte per weight. */
-static uint8_t *unpack_mask(const uint8_t *bits, size_t d_out, size_t d_in)
+static void *copy_bytes(const void *src, size_t n)
 {
-    uint8_t *m = malloc(d_out * d_in);
-    if (!m) return NULL;
-    size_t rb = (d_in + 7) / 8;
-    for (size_t r = 0; r < d_out; r++)
-        for (size_t c = 0; c < d_in; c++) m[r * d_in + c] = (bits[r * rb + c / 8] >> (c % 8)) & 1;
-    return m;
+    void *p = malloc(n ? n : 1);
+    if (p) memcpy(p, src, n);
+    return p;
 }
 
-static void load_stats(qn_job_layer *j, qn_layer_data *d)
+/* What the run folder (run_folder.h) holds for the layer: the original and the
+   quantized weights, the Hessian diagonal, SpQR outliers, AQLM codebooks. */
+static void load_from_run(qn_job_layer *j, qn_layer_data *d)
 {
-    char path[QN_PATH_CAP + 32], name[160];
-    snprintf(path, sizeof path, "%s/stats.safetensors", j->run_dir);
-    if (!qn_path_exists(path)) return;
-    qn_st_file *f = NULL;
-    qn_err e;
-    if (qn_st_open(&f, path, &e)) { note(d, "%s", e.msg); return; }
-    snprintf(name, sizeof name, "%s.hessian_diag", j->name);
-    const qn_st_tensor *t = qn_st_find(f, name);
-    if (!d->hdiag && t && t->dtype == QN_DTYPE_F32 && t->nbytes == d->d_in * sizeof(float))
-        d->hdiag = copy_floats(t->data, d->d_in);
-    snprintf(name, sizeof name, "%s.outlier_mask", j->name);
-    t = qn_st_find(f, name);
-    if (t && t->dtype == QN_DTYPE_U8 && t->nbytes == d->d_out * ((d->d_in + 7) / 8))
-        d->mask = unpack_mask(t->data, d->d_out, d->d_in);
-    qn_st_close(f);
+    qn_run_folder *run = NULL;
+    qn_err e = { 0 };
+    if (qn_run_open(&run, j->run_dir, &e)) { note(d, "%s", e.msg); return; }
+    const qn_run_info *info = qn_run_get_info(run);
+    float *W = NULL;
+    size_t rows = 0, cols = 0;
+    if (!d->W && qn_run_weights(run, j->name, true, &W, &rows, &cols, &e) == QN_OK) {
+        if (rows == d->d_out && cols == d->d_in) d->W = W;
+        else free(W);
+    }
+    if (!d->W_hat && info->has_model && qn_run_weights(run, j->name, false, &W, &rows, &cols, &e) == QN_OK) {
+        if (rows == d->d_out && cols == d->d_in) d->W_hat = W;
+        else free(W);
+    }
+    const float *diag;
+    size_t n;
+    if (!d->hdiag && info->has_hessian && qn_run_hessian_diag(run, j->name, &diag, &n, &e) == QN_OK && n == d->d_in)
+        d->hdiag = copy_floats(diag, n);
+    const uint8_t *mask;
+    if (info->has_outlier_masks && qn_run_outlier_mask(run, j->name, &mask, &rows, &cols, &e) == QN_OK &&
+        rows == d->d_out && cols == d->d_in)
+        d->mask = copy_bytes(mask, rows * cols);
+    const float *cw;
+    const uint32_t *usage;
+    size_t M, K, g;
+    if (info->has_codebooks && qn_run_codebooks(run, j->name, &cw, &usage, &M, &K, &g, &e) == QN_OK) {
+        d->codewords = copy_floats(cw, M * K * g);
+        d->usage = copy_bytes(usage, M * K * sizeof *usage);
+        d->M = M; d->K = K; d->g = g;
+    }
+    qn_run_close(run);
 }
 
 /* The run's quantization settings, from its config.json or its run.jsonl. */
@@ -336,7 +351,8 @@ static bool run_config(const char *dir, qn_quant_config *q)
     return true;
 }
 
-/* AQLM codebooks (M, K, 1, g) fp16 and usage counted from the codes. */
+/* AQLM codebooks (M, K, 1, g) fp16 and usage counted from the codes (a block
+   checkpoint of a run still going: its stats.safetensors comes at the end). */
 static void load_codebook(qn_layer_data *d, const qn_st_file *f, const char *base)
 {
     char name[160];
@@ -385,13 +401,14 @@ static uint8_t *outliers_from_csr(const qn_st_file *f, const char *base, size_t 
     return mask;
 }
 
-static void load_quantized(qn_job_layer *j, qn_layer_data *d)
+/* A run still going: its finished blocks are checkpointed (quantize.h) with
+   the stored linears, from which W_hat, outliers and codebooks are read. */
+static void load_checkpoint(qn_job_layer *j, qn_layer_data *d)
 {
     qn_quant_config q;
-    if (!run_config(j->run_dir, &q)) { if (!d->W_hat) note(d, "%s", "quantized weights: no finished run"); return; }
+    if (!run_config(j->run_dir, &q)) { if (!d->W_hat) note(d, "%s", "quantized weights: no finished block"); return; }
     char path[QN_PATH_CAP + 64];
-    snprintf(path, sizeof path, "%s/model.safetensors", j->run_dir);
-    if (!qn_path_exists(path)) snprintf(path, sizeof path, "%s/blocks/block-%04d.safetensors", j->run_dir, j->block);
+    snprintf(path, sizeof path, "%s/blocks/block-%04d.safetensors", j->run_dir, j->block);
     qn_st_file *f = NULL;
     qn_err e = { 0 };
     if (!qn_path_exists(path) || qn_st_open(&f, path, &e)) {
@@ -404,7 +421,7 @@ static void load_quantized(qn_job_layer *j, qn_layer_data *d)
         d->W_hat = NULL;
         note(d, "quantized weights: %s", e.msg);
     }
-    if (q.method == QN_METHOD_AQLM) load_codebook(d, f, j->name);
+    if (q.method == QN_METHOD_AQLM && !d->usage) load_codebook(d, f, j->name);
     if (!d->mask) d->mask = outliers_from_csr(f, j->name, d->d_out, d->d_in);
     qn_st_close(f);
 }
@@ -429,13 +446,62 @@ qn_status qn_job_layer_run(void *ctx, qn_event_sink sink, const atomic_bool *can
     d->hdiag = j->hdiag;
     d->W_hat = j->W_hat;
     j->hdiag = j->W_hat = NULL;
-    load_original(j, d);
-    if (j->run_dir[0]) {
-        load_stats(j, d);
-        load_quantized(j, d);
-    }
+    if (j->run_dir[0]) load_from_run(j, d);
+    if (!d->W) load_original(j, d);
+    char cfg[QN_PATH_CAP + 16];
+    snprintf(cfg, sizeof cfg, "%s/config.json", j->run_dir);
+    if (j->run_dir[0] && !qn_path_exists(cfg)) load_checkpoint(j, d);
     j->out = d;
     return QN_OK;
+}
+
+/* ---- a run folder from disk ------------------------------------------------ */
+
+static const int k_roles[QN_RUN_SUBLAYERS] = { QN_T_WQ, QN_T_WK, QN_T_WV, QN_T_WO, QN_T_GATE, QN_T_UP, QN_T_DOWN };
+
+void qn_job_openrun_free(qn_job_openrun *j)
+{
+    if (!j) return;
+    for (size_t i = 0; i < j->n_layers; i++) qn_ui_layer_free(j->layers[i]);
+    free(j->layers);
+    free(j);
+}
+
+qn_status qn_job_openrun_run(void *ctx, qn_event_sink sink, const atomic_bool *cancel, qn_err *err)
+{
+    (void)sink; (void)cancel;
+    qn_job_openrun *j = ctx;
+    qn_run_folder *run = NULL;
+    qn_status s = qn_run_open(&run, j->dir, err);
+    if (s) return s;
+    const qn_run_info *info = qn_run_get_info(run);
+    j->layers = calloc(info->n_layers ? info->n_layers : 1, sizeof *j->layers);
+    if (!j->layers) s = qn_err_set(err, QN_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; !s && i < info->n_layers; i++) {
+        const qn_run_layer *L = &info->layers[i];
+        qn_ui_layer *l = calloc(1, sizeof *l);
+        if (!l) { s = qn_err_set(err, QN_ERR_NOMEM, "out of memory"); break; }
+        snprintf(l->name, sizeof l->name, "%s", L->name);
+        snprintf(l->sublayer, sizeof l->sublayer, "%s", qn_run_sublayer_names[L->sublayer]);
+        l->role = k_roles[L->sublayer];
+        l->block = L->block;
+        l->d_out = L->d_out;
+        l->d_in = L->d_in;
+        l->rel_err = L->relative_error;
+        l->bits = L->bits;
+        l->n_outliers = L->outliers;
+        l->outlier_fraction = L->outlier_fraction;
+        l->seconds = L->seconds;
+        j->layers[j->n_layers++] = l;
+    }
+    snprintf(j->model, sizeof j->model, "%s", info->model ? info->model : "");
+    snprintf(j->label, sizeof j->label, "%s", info->method_label ? info->method_label : "?");
+    j->n_blocks = info->n_blocks;
+    j->finished = info->finished;
+    j->has_model = info->has_model;
+    j->seconds = info->seconds;
+    qn_run_close(run);
+    return s;
 }
 
 /* ---- picture values and PNG export ----------------------------------------- */

@@ -17,6 +17,7 @@
 #include "engine/model.h"
 #include "engine/ppl.h"
 #include "engine/quantize.h"
+#include "tui/evq.h"
 
 #define QN_PATH_CAP 4096
 
@@ -104,6 +105,20 @@ typedef struct {
 } qn_job_layer;
 qn_status qn_job_layer_run(void *ctx, qn_event_sink sink, const atomic_bool *cancel, qn_err *err);
 void      qn_job_layer_free(qn_job_layer *j);
+
+/* A run folder from disk (run_folder.h), for Run, Inspect and Evaluate. */
+typedef struct {
+    char          dir[QN_PATH_CAP];
+    /* out */
+    qn_ui_layer **layers;       /* (n_layers) malloc'd */
+    size_t        n_layers;
+    char          model[QN_PATH_CAP], label[96];
+    int           n_blocks;
+    bool          finished, has_model;
+    double        seconds;
+} qn_job_openrun;
+qn_status qn_job_openrun_run(void *ctx, qn_event_sink sink, const atomic_bool *cancel, qn_err *err);
+void      qn_job_openrun_free(qn_job_openrun *j);   /* with the layers it still holds */
 
 typedef enum { QN_PIC_WEIGHTS = 0, QN_PIC_ERROR, QN_PIC_OUTLIERS, QN_PIC_CODEBOOK, QN_PIC_HESSIAN, QN_PIC_COUNT } qn_pic_kind;
 const char *qn_pic_name(qn_pic_kind k);

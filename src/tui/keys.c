@@ -33,6 +33,7 @@ static const qn_key_binding k_keys[] = {
     { QN_SCR_RUN, '.', ".", QN_ACT_STEP, "run until the next layer is done, then pause", 4, "Step" },
     { QN_SCR_RUN, 'c', "c", QN_ACT_CANCEL, "cancel the run (asks first)", 5, "Cancel" },
     { QN_SCR_RUN, 'r', "r", QN_ACT_RESUME, "resume a cancelled run from its last finished block", 0, NULL },
+    { QN_SCR_RUN, 'o', "o", QN_ACT_OPEN_RUN, "open a run folder from disk (to inspect, evaluate or resume)", 0, NULL },
     { QN_SCR_RUN, 'f', "f", QN_ACT_FOLLOW, "follow the newest layer in the table", 0, NULL },
     { QN_SCR_RUN, '\n', "Enter", QN_ACT_OPEN, "inspect the selected layer", 6, "Inspect" },
     /* Inspect */

@@ -55,7 +55,7 @@ static void draw_header(const qn_app *app, qn_box a)
     const qn_run *r = &app->run;
     if (r->phase == QN_RUN_IDLE) {
         qn_w_text(t, a.y, a.x + 1, a.w - 2, QN_TH_NORMAL, "No run yet. Choose a method on the Budget screen (2), then s.");
-        qn_w_text(t, a.y + 1, a.x + 1, a.w - 2, QN_TH_DIM, "S starts paused: . then runs one layer at a time.");
+        qn_w_text(t, a.y + 1, a.x + 1, a.w - 2, QN_TH_DIM, "S starts paused (. runs one layer at a time); o opens a run folder.");
         return;
     }
     qn_theme_role pr = r->phase == QN_RUN_DONE ? QN_TH_GOOD : r->phase == QN_RUN_FAILED ? QN_TH_BAD
@@ -80,8 +80,10 @@ static void draw_header(const qn_app *app, qn_box a)
         bits += r->layers[i]->bits * p;
         params += p;
     }
-    snprintf(buf, sizeof buf, "%zu/%zu layers  elapsed %s  ETA %s  bits %.3f (projected %.3f)", done, total, el, eta,
-             params > 0 ? bits / params : 0.0, r->projected_bits);
+    int n = snprintf(buf, sizeof buf, "%zu/%zu layers  elapsed %s  ETA %s  bits %.3f", done, total, el, eta,
+                     params > 0 ? bits / params : 0.0);
+    if (r->projected_bits > 0 && n > 0 && (size_t)n < sizeof buf)
+        snprintf(buf + n, sizeof buf - (size_t)n, " (projected %.3f)", r->projected_bits);
     qn_w_text(t, a.y + 1, a.x + 1, a.w - 2, QN_TH_NORMAL, buf);
     char label[32];
     snprintf(label, sizeof label, "%.0f%%", total ? 100.0 * (double)done / (double)total : 0.0);
@@ -90,7 +92,8 @@ static void draw_header(const qn_app *app, qn_box a)
         if (r->block >= 0) snprintf(buf, sizeof buf, "block %d  %s", r->block, r->stage[0] ? r->stage : "starting");
         else snprintf(buf, sizeof buf, "%s", r->stage[0] ? r->stage : "starting");
         int used = qn_w_text(t, a.y + 3, a.x + 1, 30, QN_TH_DIM, buf);
-        snprintf(label, sizeof label, "%lld/%lld", (long long)r->done, (long long)r->total);
+        label[0] = 0;
+        if (r->total > 0) snprintf(label, sizeof label, "%lld/%lld", (long long)r->done, (long long)r->total);
         int mx = a.x + 2 + (used > 24 ? used : 24);
         if (a.x + a.w - 1 - mx > 8)
             qn_w_meter(t, a.y + 3, mx, a.x + a.w - 1 - mx, r->total > 0 ? (double)r->done / (double)r->total : 0, label);
@@ -231,6 +234,18 @@ static qn_ui_result move_cursor(run_view *v, const qn_app *app, long delta)
     return QN_UI_REDRAW;
 }
 
+enum { CMD_OPEN_RUN = QN_CMD_SCREEN_BASE };
+
+static void on_dialog(qn_screen *s, qn_app *app, int cmd, const char *input)
+{
+    run_view *v = s->priv;
+    if (cmd == CMD_OPEN_RUN && input[0]) {
+        v->follow = false;
+        v->sel = v->top = 0;
+        qn_app_open_run(app, input);
+    }
+}
+
 static qn_ui_result on_action(qn_screen *s, qn_app *app, qn_action act, int key)
 {
     (void)key;
@@ -248,6 +263,9 @@ static qn_ui_result on_action(qn_screen *s, qn_app *app, qn_action act, int key)
         return QN_UI_REDRAW;
     case QN_ACT_FOLLOW: v->follow = true; return QN_UI_REDRAW;
     case QN_ACT_RESUME: qn_app_resume_run(app); v->follow = true; return QN_UI_REDRAW;
+    case QN_ACT_OPEN_RUN:
+        qn_app_input(app, QN_SCR_RUN, CMD_OPEN_RUN, "Open a run", "Run folder (holding run.jsonl):", app->run.out_dir);
+        return QN_UI_REDRAW;
     case QN_ACT_UP: return move_cursor(v, app, -1);
     case QN_ACT_DOWN: return move_cursor(v, app, 1);
     case QN_ACT_PAGE_UP: return move_cursor(v, app, -page);
@@ -289,6 +307,6 @@ qn_screen *qn_screen_run_create(void)
     if (!s || !v) { free(s); free(v); return NULL; }
     v->follow = true;
     *s = (qn_screen){ .title = "Run", .draw = draw, .on_action = on_action, .on_click = on_click,
-                      .free = screen_free, .priv = v };
+                      .on_dialog = on_dialog, .free = screen_free, .priv = v };
     return s;
 }

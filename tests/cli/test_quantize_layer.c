@@ -162,7 +162,7 @@ Test(quantize_layer, bad_option_values)
 {
     const char *layer = ts_shared("layers/synthetic-r256.safetensors");
     const char *a1[] = { "quantize-layer", layer, "--method", "awq", NULL };
-    expect_failure(a1, "--method", "expected rtn, gptq or spqr, found 'awq'");
+    expect_failure(a1, "--method", "expected rtn, gptq, spqr or aqlm, found 'awq'");
     const char *a2[] = { "quantize-layer", layer, "--method", "spqr", "--wbits", "9", NULL };
     expect_failure(a2, "--wbits", "expected an integer in 1..8, found '9'");
     const char *a3[] = { "quantize-layer", layer, "--method", "spqr", "--permutation-order", "spearman", NULL };

@@ -199,14 +199,14 @@ Test(aqlm, sixteen_bit_codebooks_on_a_small_layer)
 Test(aqlm, rows_of_exact_codewords_are_recovered)
 {
     enum { D_OUT = 64, D_IN = 32, G = 4, K = 16 };
-    float C[K][G], *W = malloc(D_OUT * D_IN * sizeof *W), *H = malloc(D_IN * D_IN * sizeof *H), *Wr = malloc(D_OUT * D_IN * sizeof *W);
+    float C[K][G], *W = malloc(D_OUT * D_IN * sizeof *W), *H = malloc(D_IN * D_IN * sizeof *H);
     uint64_t seed = 3;
     for (int k = 0; k < K; k++) {
         double nn = 0.0;
         for (int a = 0; a < G; a++) { C[k][a] = (float)gauss(&seed); nn += C[k][a] * C[k][a]; }
         for (int a = 0; a < G; a++) C[k][a] = qn_f16_to_f32(qn_f32_to_f16((float)(C[k][a] / sqrt(nn))));
     }
-    synth_layer(D_OUT, D_IN, 5, Wr, H);
+    synth_layer(D_OUT, D_IN, 5, W, H);                   /* H; W is overwritten below */
     for (int i = 0; i < D_OUT; i++)
         for (int j = 0; j < D_IN / G; j++) {
             int k = (int)(lcg(&seed) % K);
@@ -227,7 +227,6 @@ Test(aqlm, rows_of_exact_codewords_are_recovered)
     cr_expect_eq(used, K, "%zu of %d codewords used", used, K);
     qn_aqlm_result_done(&r);
     free(W);
-    free(Wr);
     free(H);
 }
 
@@ -378,7 +377,8 @@ Test(aqlm, kernels_match_reference_on_odd_shapes)
             cr_expect(fabsf(s1[k2] - b1) <= KERNEL_REL_TOL * fmaxf(1.0f, fabsf(b1)),
                       "argmin K %zu g %zu: fast pick %u scores %.7g, best %.7g", K, g, k2, s1[k2], b1);
             float c1, c2;
-            uint32_t j1 = qn_aqlm_argmin2_ref(CT, n, K, g, e, &b1, &c1), j2 = qn_aqlm_argmin2(fast, CT, n, K, g, e, &b2, &c2);
+            uint32_t j1 = qn_aqlm_argmin2_ref(CT, n, K, g, e, &b1, &c1);
+            uint32_t j2 = qn_aqlm_argmin2(fast, CT, n, K, g, e, &b2, &c2);
             cr_expect(j1 == k1, "argmin2_ref K %zu g %zu: %u, argmin_ref %u", K, g, j1, k1);
             cr_expect(j2 < K && fabsf(s1[j2] - b1) <= KERNEL_REL_TOL * fmaxf(1.0f, fabsf(b1)));
             cr_expect(fabsf(c1 - c2) <= KERNEL_REL_TOL * fmaxf(1.0f, fabsf(c1)), "second K %zu g %zu: %.7g vs %.7g", K,

@@ -277,6 +277,37 @@ Test(tui, quantize_step_cancel_run_and_evaluate, .timeout = 180)
     stop(&t);
 }
 
+Test(tui, opens_a_run_folder_from_disk)
+{
+    tty t;
+    start(&t, 100, 30, NULL);
+    char run[256];
+    snprintf(run, sizeof run, "%s/run", t.dir);
+    const char *args[] = { "quantize", TS_STORIES_HF, "--preset", "rtn-4", "--calib",
+                           ts_shared("text/tinystories-valid-head.txt"), "--nsamples", "8", "--out", run, NULL };
+    ts_run_result r = ts_run_quench(args);
+    cr_assert_eq(r.status, 0, "quench quantize failed: %s", r.err);
+    ts_run_free(&r);
+    open_default(&t);
+    keys(&t, "3 o C-u");
+    char k[400];
+    snprintf(k, sizeof k, "'%s' Enter", run);
+    keys(&t, k);
+    expect_screen(&t, "35/35 layers", OPEN_MS);
+    expect_screen(&t, "finished:", OPEN_MS);
+    keys(&t, "4");
+    expect_screen(&t, "block 0 self_attn.q_proj", OPEN_MS);
+    expect_screen(&t, "of 64x64", OPEN_MS);
+    keys(&t, "e");   /* the error map needs the original and the quantized weights */
+    usleep(300 * 1000);
+    char *s = screen(&t);
+    cr_expect(strstr(s, "of 64x64") && !strstr(s, "no error data"), "no error map:\n%s", s);
+    free(s);
+    keys(&t, "q");
+    expect_exit(&t, 0);
+    stop(&t);
+}
+
 /* Every line of the screen fits and the frame is whole: top and bottom bars. */
 static void expect_layout(const tty *t, int w)
 {
