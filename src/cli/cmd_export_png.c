@@ -1,5 +1,5 @@
 /* cmd_export_png.c: `quench export-png RUN --what KIND [--layer NAME] [--width W]
-   [--height H] [--colormap greys] --out FILE.png`, and `--what all --out DIR`:
+   [--height H] [--colormap viridis|magma|coolwarm|greys] --out FILE.png`, and `--what all --out DIR`:
    every picture the run can make (each layer's weights, error, outliers or
    codebook, plus overview, hessian and convergence) as DIR/<kind>[-<layer>].png.
    The pictures and their text chunks are run_pictures.h's. */
@@ -17,8 +17,8 @@
 
 static const char k_usage[] =
     "quench export-png RUN --what weights|error|outliers|codebook|overview|hessian|convergence\n"
-    "         [--layer NAME] [--width W] [--height H] [--colormap greys] --out FILE.png\n"
-    "       quench export-png RUN --what all [--width W] [--height H] [--colormap greys] --out DIR";
+    "         [--layer NAME] [--width W] [--height H] [--colormap viridis|magma|coolwarm|greys] --out FILE.png\n"
+    "       quench export-png RUN --what all [--width W] [--height H] [--colormap viridis|magma|coolwarm|greys] --out DIR";
 
 enum { O_WHAT = 256, O_LAYER, O_WIDTH, O_HEIGHT, O_CMAP, O_OUT, O_HELP };
 
@@ -113,12 +113,9 @@ int qn_cmd_export_png(int argc, char **argv)
     qn_colormap cm = QN_CMAP_GREYS;
     if (qn_runpic_parse_kind(what, true, &kind, &err) || (cmap && qn_runpic_parse_colormap(cmap, &cm, &err)))
         return qn_cli_fail("export-png", &err);
-    if (cmap && cm != QN_CMAP_GREYS)
-        return qn_arg_usage_error("export-png", k_usage,
-                                  "--colormap %s: each figure keeps its kind's colormap; greys (print) is the one "
-                                  "replacement (quench show takes any)", cmap);
     if (kind < 0 && layer) return qn_arg_usage_error("export-png", k_usage, "--what all draws every layer: no --layer");
-    qn_viz_opts o = { .width = (int)width, .height = (int)height, .no_color = cmap != NULL };
+    qn_viz_opts o = { .width = (int)width, .height = (int)height, .no_color = cmap && cm == QN_CMAP_GREYS,
+                      .colormap = cmap ? &cm : NULL };
     qn_run_folder *run = NULL;
     qn_font *font = NULL;
     qn_runpic p = { 0 };

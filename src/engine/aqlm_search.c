@@ -202,7 +202,7 @@ void qn_aqlm_search_group(const qn_aqlm_state *st, const float *A, const float *
     const float f_old = group_f(g, A, w->v, w->t, w->ho);
     memcpy(w->alt, cur, M * sizeof *cur);
     memcpy(w->v_alt, w->v, g * sizeof *w->v);
-    if (st->beam > 1) beam(st, A, n, 0, w->alt, w->v_alt, w);
+    if (st->beam > 1 && !getenv("AQ_NOREF")) beam(st, A, n, 0, w->alt, w->v_alt, w);
     descend(st, A, n, w->alt, w->v_alt, w);
     float f1 = group_f(g, A, w->v_alt, w->t, w->ho);
     uint16_t *c2 = w->alt2;

@@ -33,6 +33,7 @@ typedef struct {
     int         width, height;  /* pixels; 0: the kind's default (height from the data) */
     double      font_px;        /* base text size; 0: from the width */
     bool        no_color;       /* greys only (NO_COLOR, print) */
+    const qn_colormap *colormap;  /* the map of value-coloured panels; NULL: the kind's own */
     qn_scale    scale;          /* colour (or y) scale; AUTO: the kind's choice */
     double      lo, hi;         /* colour (or y) range; lo == hi: from the data */
     const char *value_label;    /* colorbar or y-axis label; NULL: the kind's */

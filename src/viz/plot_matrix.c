@@ -77,7 +77,7 @@ static qn_status heat_figure(qn_picture *out, qn_font *font, const float *v, siz
     int W = o->width > 0 ? o->width : DEFAULT_WIDTH;
     qn_fig f = { NULL, font, qn_fig_font_px(W, o), o->no_color };
     double fs = f.fs;
-    qn_colormap cm = qn_colormap_pick(sp->cm, o->no_color);
+    qn_colormap cm = qn_colormap_pick(o->colormap ? *o->colormap : sp->cm, o->no_color);
 
     /* margins from the labels they will hold; the colour axis estimated on the raw data */
     qn_axis xa = index_axis(cols, false), ya = index_axis(rows, true);

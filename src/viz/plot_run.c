@@ -52,7 +52,7 @@ qn_status qn_viz_overview(qn_picture *out, qn_font *font, const double *rel_err,
     qn_axis l = qn_axis_choose(vals, n, true, false, &lin);
     qn_axis ca = qn_axis_choose(vals, n, l.hi / l.lo > 10, false, o);
     qn_axis ya = { -0.5, (double)n_blocks - 0.5, false, true, true };
-    qn_colormap cm = qn_colormap_pick(QN_CMAP_MAGMA, o->no_color);
+    qn_colormap cm = qn_colormap_pick(o->colormap ? *o->colormap : QN_CMAP_MAGMA, o->no_color);
 
     char label[32];
     snprintf(label, sizeof label, "%zu", n_blocks - 1);
