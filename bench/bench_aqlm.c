@@ -223,5 +223,6 @@ int main(int argc, char **argv)
     rc |= synth_row(512, 512, &o, 1);
     rc |= synth_row(1024, 1024, &o, 1);
     rc |= synth_row(4096, 1024, &o, 1);
+    rc |= synth_row(2048, 2048, &o, 1);
     return rc;
 }

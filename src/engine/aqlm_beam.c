@@ -208,9 +208,11 @@ static size_t search_row_block_beam(qn_aqlm_state *st, const pass_def *pd, size_
                 base += s * tqt;
             }
             qn_aqlm_scores(st->simd, st->CT, n, K, g, bb->t, bb->scores);
-            for (size_t k = 0; k < K; k++) {
-                float val = base + s * s * bb->scores[k];
-                if (cnt < B || val < bb->top[cnt - 1]) top_insert(bb, &cnt, B, val, h, (uint32_t)k);
+            float worst = cnt < B ? INFINITY : bb->top[cnt - 1], s2 = s * s, val;
+            for (size_t k = qn_aqlm_next_below(st->simd, bb->scores, K, 0, base, s2, worst, &val); k < K;
+                 k = qn_aqlm_next_below(st->simd, bb->scores, K, k + 1, base, s2, worst, &val)) {
+                top_insert(bb, &cnt, B, val, h, (uint32_t)k);
+                worst = cnt < B ? INFINITY : bb->top[cnt - 1];
             }
         }
         for (int q = 0; q < cnt; q++) {                  /* the next beam */

@@ -63,6 +63,12 @@ uint32_t qn_aqlm_argmin2_ref(const float *CT, const float *n, size_t K, size_t g
                              float *best, float *second);
 uint32_t qn_aqlm_argmin2(qn_simd simd, const float *CT, const float *n, size_t K, size_t g,
                          const float *e, float *best, float *second);
+/* The first k >= k0 with v = base + scale * sc[k] < thr (K when none), v in *val:
+   the beam's scan for candidates that enter its list. */
+size_t   qn_aqlm_next_below_ref(const float *sc, size_t K, size_t k0, float base, float scale, float thr,
+                                float *val);
+size_t   qn_aqlm_next_below(qn_simd simd, const float *sc, size_t K, size_t k0, float base, float scale,
+                            float thr, float *val);
 /* n_k = C[k]^T A C[k], the codeword Gram terms under one g x g block A of H. */
 void     qn_aqlm_gram_ref(const float *CT, size_t K, size_t g, const float *A, float *n);
 void     qn_aqlm_gram(qn_simd simd, const float *CT, size_t K, size_t g, const float *A, float *n);

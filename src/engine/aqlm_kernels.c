@@ -260,6 +260,54 @@ uint32_t qn_aqlm_argmin2(qn_simd simd, const float *CT, const float *n, size_t K
     return qn_aqlm_argmin2_ref(CT, n, K, g, e, best, second);
 }
 
+/* ---- the next candidate under a threshold ---- */
+
+size_t qn_aqlm_next_below_ref(const float *sc, size_t K, size_t k0, float base, float scale, float thr, float *val)
+{
+    for (size_t k = k0; k < K; k++) {
+        float v = base + scale * sc[k];
+        if (v < thr) {
+            *val = v;
+            return k;
+        }
+    }
+    return K;
+}
+
+#if HAVE_X86_AVX2
+/* Separate multiply and add, as the plain C computes it: the same values. */
+__attribute__((target("avx2,fma")))
+static size_t next_below_avx2(const float *sc, size_t K, size_t k0, float base, float scale, float thr, float *val)
+{
+    size_t k = k0;
+    for (; k < K && (k & 7); k++) {
+        float v = base + scale * sc[k];
+        if (v < thr) { *val = v; return k; }
+    }
+    const __m256 vb = _mm256_set1_ps(base), vs = _mm256_set1_ps(scale), vt = _mm256_set1_ps(thr);
+    for (; k + 8 <= K; k += 8) {
+        __m256 v = _mm256_add_ps(vb, _mm256_mul_ps(vs, _mm256_loadu_ps(sc + k)));
+        int mask = _mm256_movemask_ps(_mm256_cmp_ps(v, vt, _CMP_LT_OQ));
+        if (mask) {
+            size_t at = k + (size_t)__builtin_ctz((unsigned)mask);
+            *val = base + scale * sc[at];
+            return at;
+        }
+    }
+    return qn_aqlm_next_below_ref(sc, K, k, base, scale, thr, val);
+}
+#endif
+
+size_t qn_aqlm_next_below(qn_simd simd, const float *sc, size_t K, size_t k0, float base, float scale, float thr,
+                          float *val)
+{
+#if HAVE_X86_AVX2
+    if (simd >= QN_SIMD_AVX2) return next_below_avx2(sc, K, k0, base, scale, thr, val);
+#endif
+    (void)simd;
+    return qn_aqlm_next_below_ref(sc, K, k0, base, scale, thr, val);
+}
+
 /* ---- n_k = C[k]^T A C[k] ---- */
 
 static float gram_one(const float *CT, size_t K, size_t k, size_t g, const float *A)

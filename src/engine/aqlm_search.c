@@ -17,6 +17,7 @@
    replaces the current one only if it strictly lowers f. */
 #include "engine/aqlm_impl.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -167,9 +168,11 @@ static void beam(const qn_aqlm_state *st, const float *A, const float *n, int fr
                 continue;
             }
             qn_aqlm_scores(st->simd, CTm, nm, K, g, w->e, w->scores);
-            for (size_t k = 0; k < K; k++) {
-                float val = fo + w->scores[k];
-                if (cnt < B || val < w->top[cnt - 1]) top_insert(w, &cnt, B, val, h, (uint32_t)k);
+            float worst = cnt < B ? INFINITY : w->top[cnt - 1], val;   /* what a candidate must beat */
+            for (size_t k = qn_aqlm_next_below(st->simd, w->scores, K, 0, fo, 1.0f, worst, &val); k < K;
+                 k = qn_aqlm_next_below(st->simd, w->scores, K, k + 1, fo, 1.0f, worst, &val)) {
+                top_insert(w, &cnt, B, val, h, (uint32_t)k);
+                worst = cnt < B ? INFINITY : w->top[cnt - 1];
             }
         }
         for (int q = 0; q < cnt; q++) {                  /* the next beam */
@@ -202,7 +205,7 @@ void qn_aqlm_search_group(const qn_aqlm_state *st, const float *A, const float *
     const float f_old = group_f(g, A, w->v, w->t, w->ho);
     memcpy(w->alt, cur, M * sizeof *cur);
     memcpy(w->v_alt, w->v, g * sizeof *w->v);
-    if (st->beam > 1 && !getenv("AQ_NOREF")) beam(st, A, n, 0, w->alt, w->v_alt, w);
+    if (st->beam > 1) beam(st, A, n, 0, w->alt, w->v_alt, w);
     descend(st, A, n, w->alt, w->v_alt, w);
     float f1 = group_f(g, A, w->v_alt, w->t, w->ho);
     uint16_t *c2 = w->alt2;

@@ -387,6 +387,13 @@ Test(aqlm, kernels_match_reference_on_odd_shapes)
             for (size_t k = 0; k < K; k++)
                 if (k != k1 && s1[k] < lo2) lo2 = s1[k];
             cr_expect(c1 == lo2 || (K == 1 && isinf(c1)), "second K %zu g %zu: %.7g, brute force %.7g", K, g, c1, lo2);
+            float thr = s1[K / 2], v1 = 0.0f, v2 = 0.0f;   /* about half the candidates fall below */
+            for (size_t k0 = 0; k0 <= K; k0 += 3) {
+                size_t n1 = qn_aqlm_next_below_ref(s1, K, k0, 0.5f, 2.0f, thr, &v1);
+                size_t n2 = qn_aqlm_next_below(fast, s1, K, k0, 0.5f, 2.0f, thr, &v2);
+                cr_expect(n1 == n2 && (n1 == K || v1 == v2), "next_below K %zu from %zu: %zu (%.7g) vs %zu (%.7g)",
+                          K, k0, n1, v1, n2, v2);
+            }
             free(CT); free(n); free(e); free(A); free(s1); free(s2);
         }
 }
