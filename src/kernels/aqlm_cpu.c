@@ -18,9 +18,12 @@
 /* Bytes of look-up table one tile covers: half of a 32 KiB L1, leaving room
    for the codes streaming past (2x8: 8 groups; 1x8: 16; 4x8: 4). */
 #define LUT_TILE_BYTES ((size_t)16 << 10)
-/* Below this many tokens a batch runs as matvecs: decoding a row block costs
-   about as much as that many table passes. */
-#define AQLM_MIN_SGEMM_BATCH 4
+/* Below these many tokens a batch runs as one matvec per token. Dequantize +
+   sgemm costs a fixed ~15-19 ms per 4096x4096 on one core plus ~0.35-0.6 ms
+   a token; a table-route matvec 0.9-1.3 ms a token (2x8: crossover near 19),
+   a codeword-route one 2.5 ms (1x16: near 9). */
+#define AQLM_LUT_MIN_SGEMM_BATCH 16
+#define AQLM_MIN_SGEMM_BATCH 8
 
 /* Rows of a table-route block: eight scalar sums, as many as the look-up loop
    keeps in registers next to its indices. */
@@ -48,19 +51,6 @@ static inline unsigned code_at(const qn_aqlm_weights *w, size_t r, size_t g, int
     size_t i = (r * groups(w) + g) * (size_t)w->n_codebooks + (size_t)m;
     unsigned v = w->nbits <= 8 ? ((const uint8_t *)w->codes)[i] : ((const uint16_t *)w->codes)[i];
     return v & ((1u << w->nbits) - 1u);
-}
-
-/* The same code from a table-route plan's interleaved copy. */
-static inline unsigned plan_code(const qn_aqlm_plan *p, size_t M, size_t r, size_t g, size_t m)
-{
-    size_t t = g / p->tile_groups, i = (g % p->tile_groups) * M + m, TM = p->tile_groups * M;
-    return p->codes[((t * p->n_blocks + r / LUT_ROWS) * TM + i) * LUT_ROWS + r % LUT_ROWS];
-}
-
-/* Code m of group g of row r for the kernels: the plan's copy when it has one. */
-static inline unsigned code_for(const qn_aqlm_weights *w, const qn_aqlm_plan *p, size_t r, size_t g, size_t m)
-{
-    return p && p->lut ? plan_code(p, (size_t)w->n_codebooks, r, g, m) : code_at(w, r, g, (int)m);
 }
 
 /* ---- validation ---- */
@@ -482,15 +472,34 @@ typedef struct {
     qn_simd                simd;
 } aqlm_dequant_ctx;
 
-static void dequant_row_plain(const qn_aqlm_weights *w, const qn_aqlm_plan *p, size_t r, float *o)
+/* The codes of row r, (ng, M), from where the kernels read them: the plan's
+   interleaved copy for the table route (walked tile by tile), else the
+   caller's array. */
+static void row_codes(const qn_aqlm_weights *w, const qn_aqlm_plan *p, size_t r, uint16_t *out)
 {
-    size_t G = (size_t)w->in_group_size;
+    size_t M = (size_t)w->n_codebooks, ng = groups(w);
+    if (p && p->lut) {
+        size_t TM = p->tile_groups * M;
+        for (size_t t = 0, i0 = 0; t < p->n_tiles; t++, i0 += TM) {
+            const uint8_t *c = p->codes + (t * p->n_blocks + r / LUT_ROWS) * TM * LUT_ROWS + r % LUT_ROWS;
+            size_t n = i0 + TM <= ng * M ? TM : ng * M - i0;
+            for (size_t i = 0; i < n; i++) out[i0 + i] = c[i * LUT_ROWS];
+        }
+        return;
+    }
+    for (size_t g = 0; g < ng; g++)
+        for (size_t m = 0; m < M; m++) out[g * M + m] = (uint16_t)code_at(w, r, g, (int)m);
+}
+
+static void dequant_row_plain(const qn_aqlm_weights *w, const uint16_t *codes, size_t r, float *o)
+{
+    size_t G = (size_t)w->in_group_size, M = (size_t)w->n_codebooks;
     float s = qn_half_to_float(w->scales[r]);
     for (size_t g = 0; g < groups(w); g++) {
         float *og = o + g * G;
         for (size_t j = 0; j < G; j++) og[j] = 0;
-        for (int m = 0; m < w->n_codebooks; m++) {
-            const uint16_t *cw = w->codebooks + (((size_t)m << w->nbits) + code_for(w, p, r, g, (size_t)m)) * G;
+        for (size_t m = 0; m < M; m++) {
+            const uint16_t *cw = w->codebooks + ((m << w->nbits) + codes[g * M + m]) * G;
             for (size_t j = 0; j < G; j++) og[j] += qn_half_to_float(cw[j]);
         }
         for (size_t j = 0; j < G; j++) og[j] *= s;
@@ -499,38 +508,40 @@ static void dequant_row_plain(const qn_aqlm_weights *w, const qn_aqlm_plan *p, s
 
 #ifdef QN_HAVE_AVX2_PATH
 /* G a multiple of 8. */
-QN_AVX2 static void dequant_row_avx2(const qn_aqlm_weights *w, const qn_aqlm_plan *p, size_t r, float *o)
+QN_AVX2 static void dequant_row_avx2(const qn_aqlm_weights *w, const uint16_t *codes, size_t r, float *o)
 {
     size_t G = (size_t)w->in_group_size, M = (size_t)w->n_codebooks;
     __m256 s = _mm256_set1_ps(_cvtsh_ss(w->scales[r]));
     for (size_t g = 0; g < groups(w); g++)
         for (size_t j = 0; j < G; j += 8) {
-            __m256 v = _mm256_setzero_ps();
-            for (size_t m = 0; m < M; m++)
-                v = _mm256_add_ps(v, codeword8(w->codebooks + ((m << w->nbits) + code_for(w, p, r, g, m)) * G + j));
+            __m256 v = codeword8(w->codebooks + codes[g * M] * G + j);
+            for (size_t m = 1; m < M; m++)
+                v = _mm256_add_ps(v, codeword8(w->codebooks + ((m << w->nbits) + codes[g * M + m]) * G + j));
             _mm256_storeu_ps(o + g * G + j, _mm256_mul_ps(s, v));
         }
 }
 #endif
 
-/* qn_cpu_dequant_rows_fn: codewords summed into each group's G columns. */
+/* qn_cpu_dequant_rows_fn: codewords summed into each group's G columns;
+   scratch holds one row's codes. */
 static void aqlm_dequant_rows(const void *ctx, size_t r0, size_t r1, float *out, float *scratch)
 {
     const aqlm_dequant_ctx *c = ctx;
-    (void)scratch;
+    uint16_t *codes = (uint16_t *)(void *)scratch;
     for (size_t r = r0; r < r1; r++) {
         float *o = out + (r - r0) * c->w->d_in;
+        row_codes(c->w, c->p, r, codes);
 #ifdef QN_HAVE_AVX2_PATH
-        if (c->simd == QN_SIMD_AVX2 && c->w->in_group_size % 8 == 0) { dequant_row_avx2(c->w, c->p, r, o); continue; }
+        if (c->simd == QN_SIMD_AVX2 && c->w->in_group_size % 8 == 0) { dequant_row_avx2(c->w, codes, r, o); continue; }
 #endif
-        dequant_row_plain(c->w, c->p, r, o);
+        dequant_row_plain(c->w, codes, r, o);
     }
 }
 
 qn_status qn_aqlm_matmul(const qn_aqlm_weights *w, const qn_aqlm_plan *p, const float *X, size_t n_tok,
                          float *Y, qn_simd simd, qn_err *err)
 {
-    if (n_tok < AQLM_MIN_SGEMM_BATCH) {
+    if (n_tok < (p && p->lut ? AQLM_LUT_MIN_SGEMM_BATCH : AQLM_MIN_SGEMM_BATCH)) {
         for (size_t t = 0; t < n_tok; t++) {
             qn_status s = qn_aqlm_matvec(w, p, X + t * w->d_in, Y + t * w->d_out, simd, err);
             if (s) return s;
@@ -538,5 +549,6 @@ qn_status qn_aqlm_matmul(const qn_aqlm_weights *w, const qn_aqlm_plan *p, const 
         return QN_OK;
     }
     aqlm_dequant_ctx ctx = { w, p, qn_simd_clamp(simd) };
-    return qn_cpu_matmul_dequant(w->d_out, w->d_in, aqlm_dequant_rows, &ctx, 0, X, n_tok, Y, err);
+    size_t code_floats = (groups(w) * (size_t)w->n_codebooks + 1) / 2;   /* uint16 codes of one row */
+    return qn_cpu_matmul_dequant(w->d_out, w->d_in, aqlm_dequant_rows, &ctx, code_floats, X, n_tok, Y, err);
 }

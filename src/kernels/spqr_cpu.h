@@ -3,7 +3,7 @@
    (codes with 3-bit scales and zeros per group of beta1 columns, themselves
    dequantized by fp16 statistics shared by beta2 rows) plus a sparse fp16
    correction in CSR. matvec = the low-bit core of int_cpu on the permuted
-   input, four rows at a time, with each row's statistics decoded just before
+   input, eight rows at a time, with each row's statistics decoded just before
    its dot product, then the row's outliers added. qn_spqr_to_dense_ref is the
    definition the quantizer side can check its own storage against.
    This module does not quantize (engine/spqr does) and trusts a matrix that

@@ -201,14 +201,16 @@ Test(aqlm_cpu, table_route_reads_only_the_plans_codes)
     kc_case c;
     kc_make(&c, &o, "aqlm");
     memset((void *)c.s->aqlm.codes, 0xa5, c.s->aqlm.codes_nbytes);
-    float *X = kc_random(5 * d_in, 4), *Y = calloc(5 * d_out, sizeof *Y);
-    cr_assert_eq(qn_linear_matvec(&c.lin, X, Y, NULL), QN_OK);
-    double e = kc_err(c.W, d_out, d_in, X, 1, Y, &at);
-    cr_expect(e <= KC_REL_TOL, "matvec after the codes were overwritten: rel err %.3g > %.3g", e, KC_REL_TOL);
-    cr_assert_eq(qn_linear_matmul(&c.lin, X, 5, Y, NULL), QN_OK);
-    e = kc_err(c.W, d_out, d_in, X, 5, Y, &at);
-    cr_expect(e <= KC_REL_TOL, "matmul after the codes were overwritten: rel err %.3g > %.3g", e, KC_REL_TOL);
-    free(X);
-    free(Y);
+    static const size_t n_toks[] = { 1, 5, 33 };   /* matvec, matvecs, dequantize + sgemm */
+    for (size_t t = 0; t < sizeof n_toks / sizeof n_toks[0]; t++) {
+        size_t n = n_toks[t];
+        float *X = kc_random(n * d_in, 4), *Y = calloc(n * d_out, sizeof *Y);
+        cr_assert_eq(qn_linear_matmul(&c.lin, X, n, Y, NULL), QN_OK);
+        double e = kc_err(c.W, d_out, d_in, X, n, Y, &at);
+        cr_expect(e <= KC_REL_TOL, "%zu tokens after the codes were overwritten: rel err %.3g > %.3g", n, e,
+                  KC_REL_TOL);
+        free(X);
+        free(Y);
+    }
     kc_free(&c);
 }
