@@ -177,9 +177,23 @@ static bool raw_has(void *ctx, const char *name)
     return src->has(src->ctx, name);
 }
 
-/* A linear stored quantized: dequantized once, here (the kernels issue runs them packed). */
+/* A linear on the compressed kernels, reading the mapped tensors in place. */
+static qn_status load_packed(qn_model *m, const qn_quant_config *q, const qn_tensor_desc *d, const char *base,
+                             qn_raw_lookup lk, qn_err *err)
+{
+    void **grown = realloc(m->packed, (m->n_packed + 1) * sizeof *grown);
+    if (!grown) return qn_err_set(err, QN_ERR_NOMEM, "%s: out of memory", m->path);
+    m->packed = grown;
+    qn_linear *lin = qn_model_linear(m, d->role, d->layer);
+    void *keep = NULL;
+    qn_status s = qn_qmethod_packed(q, lk, base, (size_t)d->shape[0], (size_t)d->shape[1], lin, &keep, err);
+    if (s == QN_OK) m->packed[m->n_packed++] = keep;
+    return s;
+}
+
+/* A linear stored quantized: on its kernel when there is one, else dequantized once here. */
 static qn_status load_quantized(qn_model *m, const qn_quant_config *q, const qn_tensor_desc *d, const float **dst,
-                                qn_err *err)
+                                bool dequantize, qn_err *err)
 {
     char base[96];
     snprintf(base, sizeof base, "%s", d->name);
@@ -187,6 +201,11 @@ static qn_status load_quantized(qn_model *m, const qn_quant_config *q, const qn_
     qn_raw_lookup lk = { .find = raw_find, .has = raw_has, .ctx = &m->src };
     if (!m->src.raw || !qn_qstore_has(lk, base))
         return qn_err_set(err, QN_ERR_FORMAT, "%s: tensor '%s' is missing (neither dense nor quantized)", m->path, d->name);
+    if (!dequantize && d->role != QN_T_LM_HEAD) {
+        qn_status s = load_packed(m, q, d, base, lk, err);
+        if (s == QN_OK) { *dst = NULL; return QN_OK; }
+        if (s != QN_ERR_UNSUPPORTED) return qn_err_prefix(err, "%s: ", m->path);
+    }
     size_t n = (size_t)d->shape[0] * (size_t)d->shape[1];
     float *W = malloc(n * sizeof *W);
     if (!W) return qn_err_set(err, QN_ERR_NOMEM, "%s: out of memory", m->path);
@@ -198,7 +217,7 @@ static qn_status load_quantized(qn_model *m, const qn_quant_config *q, const qn_
     return keep(m, &t, err);
 }
 
-static qn_status load_weights(qn_model *m, qn_event_sink sink, qn_err *err)
+static qn_status load_weights(qn_model *m, qn_event_sink sink, bool dequantize, qn_err *err)
 {
     const qn_config *c = &m->cfg;
     m->layers = calloc((size_t)c->n_layers, sizeof *m->layers);
@@ -214,10 +233,12 @@ static qn_status load_weights(qn_model *m, qn_event_sink sink, qn_err *err)
         qn_tensor_desc d = qn_llama_tensor(c, i);
         const float *data = NULL;
         bool dense = !m->quantized || m->src.has(m->src.ctx, d.name);
-        s = dense ? load_tensor(m, &d, &data, err) : load_quantized(m, &q, &d, &data, err);
+        s = dense ? load_tensor(m, &d, &data, err) : load_quantized(m, &q, &d, &data, dequantize, err);
         if (s) return s;
         qn_linear *lin = qn_model_linear(m, d.role, d.layer);
-        if (lin) {
+        if (lin && !data) {
+            /* already a compressed linear */
+        } else if (lin) {
             *lin = qn_linear_f32(data, (size_t)d.shape[0], (size_t)d.shape[1]);
         } else if (d.role == QN_T_EMBED) {
             m->embed = data;
@@ -262,7 +283,7 @@ qn_status qn_model_open(qn_model **out, const char *path, const qn_model_opts *o
                        path, qn_tok_vocab_size(m->tok), m->cfg.vocab_size);
         goto fail;
     }
-    if ((s = load_weights(m, opts->sink, err))) goto fail;
+    if ((s = load_weights(m, opts->sink, opts->dequantize, err))) goto fail;
     m->ctx_limit = (size_t)m->cfg.max_seq_len;
     *out = m;
     return QN_OK;
@@ -279,6 +300,13 @@ void qn_model_extend_ctx(qn_model *m, size_t n)
 void qn_model_close(qn_model *m)
 {
     if (!m) return;
+    for (int l = 0; m->layers && l < m->cfg.n_layers; l++)
+        for (int role = QN_T_WQ; role <= QN_T_DOWN; role++) {
+            qn_linear *lin = qn_model_linear(m, role, l);
+            if (lin) qn_linear_done(lin);
+        }
+    for (size_t i = 0; i < m->n_packed; i++) free(m->packed[i]);
+    free(m->packed);
     for (size_t i = 0; i < m->n_owned; i++) free(m->owned[i]);
     free(m->owned);
     free(m->layers);

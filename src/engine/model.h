@@ -40,11 +40,14 @@ typedef struct qn_model {
     qn_weight_source src;
     float        **owned;
     size_t         n_owned;
+    void         **packed;                  /* layouts of linears on compressed kernels */
+    size_t         n_packed;
 } qn_model;
 
 typedef struct {
     const char   *tokenizer;   /* tokenizer.json or tokenizer.bin; NULL: the model's own */
     qn_event_sink sink;        /* QN_EV_PROGRESS per tensor, stage "load" */
+    bool          dequantize;  /* compressed linears to f32 on load (the reference path) */
 } qn_model_opts;
 
 qn_status qn_model_open(qn_model **out, const char *path, const qn_model_opts *opts, qn_err *err);

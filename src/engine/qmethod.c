@@ -8,6 +8,8 @@
 #include "engine/aqlm.h"
 #include "engine/gptq.h"
 #include "kernels/aqlm_cpu.h"
+#include "kernels/layouts.h"
+#include "kernels/spqr_cpu.h"
 #include "engine/rtn.h"
 #include "engine/spqr.h"
 
@@ -476,4 +478,159 @@ static qn_status parse_calibration(const json_t *qc, const char *path, qn_quant_
         q->eval_ctx = (size_t)ev;
     }
     return QN_OK;
+}
+
+/* ---- running on the compressed kernels ---- */
+
+static qn_status packed_aqlm(const qn_quant_config *q, qn_raw_lookup lk, const char *base, size_t d_out,
+                             size_t d_in, qn_linear *out, void **keep, qn_err *err)
+{
+    if (d_in % q->group)
+        return qn_err_set(err, QN_ERR_SHAPE, "%s: in_group_size %zu does not divide its %zu inputs", base, q->group, d_in);
+    size_t K = (size_t)1 << q->codebook_bits;
+    int64_t cshape[3] = { (int64_t)d_out, (int64_t)(d_in / q->group), q->codebooks };
+    int64_t bshape[4] = { q->codebooks, (int64_t)K, 1, (int64_t)q->group }, sshape[4] = { (int64_t)d_out, 1, 1, 1 };
+    const void *codes, *cb, *sc;
+    qn_status s;
+    if ((s = qn_qstore_fetch(lk, base, "codes", q->codebook_bits <= 8 ? QN_DTYPE_I8 : QN_DTYPE_I16, 3, cshape, &codes, err)) ||
+        (s = qn_qstore_fetch(lk, base, "codebooks", QN_DTYPE_F16, 4, bshape, &cb, err)) ||
+        (s = qn_qstore_fetch(lk, base, "scales", QN_DTYPE_F16, 4, sshape, &sc, err)))
+        return s;
+    qn_aqlm_weights *w = malloc(sizeof *w);
+    if (!w) return qn_err_set(err, QN_ERR_NOMEM, "out of memory");
+    *w = aqlm_view(codes, cb, sc, q->codebooks, q->codebook_bits, q->group, d_out, d_in);
+    if ((s = qn_linear_init(out, QN_FMT_AQLM, d_out, d_in, w, base, err))) { free(w); return s; }
+    *keep = w;
+    return QN_OK;
+}
+
+static qn_status packed_int(const qn_quant_config *q, qn_raw_lookup lk, const char *base, size_t d_out,
+                            size_t d_in, qn_linear *out, void **keep, qn_err *err)
+{
+    char perm[256];
+    snprintf(perm, sizeof perm, "%s.perm", base);
+    int b = q->wbits;
+    if (lk.has(lk.ctx, perm) || !(b == 2 || b == 3 || b == 4 || b == 8))
+        return qn_err_set(err, QN_ERR_UNSUPPORTED, "%s: no integer kernel for %d bits%s", base, b,
+                          lk.has(lk.ctx, perm) ? " with a permutation" : "");
+    size_t gs = int_groupsize(q, d_in), groups = gs ? (d_in + gs - 1) / gs : 1;
+    int64_t cshape[2] = { (int64_t)d_out, (int64_t)((d_in * (size_t)b + 7) / 8) }, st[2] = { (int64_t)d_out, (int64_t)groups };
+    const void *codes, *sc, *zr;
+    qn_status s;
+    if ((s = qn_qstore_fetch(lk, base, "qweight", QN_DTYPE_U8, 2, cshape, &codes, err)) ||
+        (s = qn_qstore_fetch(lk, base, "scales", QN_DTYPE_F16, 2, st, &sc, err)) ||
+        (s = qn_qstore_fetch(lk, base, "zeros", QN_DTYPE_F16, 2, st, &zr, err)))
+        return s;
+    qn_int_weights *w = malloc(sizeof *w);
+    if (!w) return qn_err_set(err, QN_ERR_NOMEM, "out of memory");
+    *w = (qn_int_weights){ .bits = b, .group_size = gs ? gs : d_in, .d_out = d_out, .d_in = d_in, .codes = codes,
+                           .scales = sc, .zeros = zr, .codes_nbytes = d_out * (size_t)cshape[1],
+                           .scales_nbytes = d_out * groups * 2, .zeros_nbytes = d_out * groups * 2 };
+    if ((s = qn_linear_init(out, QN_FMT_INT, d_out, d_in, w, base, err))) { free(w); return s; }
+    *keep = w;
+    return QN_OK;
+}
+
+/* The kernel adds outlier values to the dense part; quench-spqr stores the
+   weight that replaces it. The additive value of each outlier is computed once
+   here: the exact layer (dequantized) minus the kernel's dense part. */
+typedef struct {
+    qn_spqr_weights w;
+    int32_t *no_outliers;   /* (d_out + 1) zeros: the CSR of the dense part alone */
+    uint16_t *delta;        /* (nnz) additive fp16 outlier values */
+} spqr_keep;   /* the two arrays follow the struct in one allocation */
+
+static qn_status packed_spqr(const qn_quant_config *q, qn_raw_lookup lk, const char *base, size_t d_out,
+                             size_t d_in, qn_linear *out, void **keep, qn_err *err)
+{
+    if (q->qq_scale_bits != q->qq_zero_bits || q->qq_scale_bits > 8)
+        return qn_err_set(err, QN_ERR_UNSUPPORTED, "%s: no SpQR kernel for %d/%d-bit statistics", base,
+                          q->qq_scale_bits, q->qq_zero_bits);
+    size_t b1 = q->groupsize, b2 = q->qq_groupsize, ng = (d_in + b1 - 1) / b1, nrg = (d_out + b2 - 1) / b2;
+    int sb = q->qq_scale_bits;
+    int64_t cshape[2] = { (int64_t)d_out, (int64_t)((d_in * (size_t)q->wbits + 7) / 8) };
+    int64_t qshape[2] = { (int64_t)d_out, (int64_t)((ng * (size_t)sb + 7) / 8) }, sshape[3] = { (int64_t)nrg, (int64_t)ng, 2 };
+    const void *codes, *scodes, *zcodes, *sstats, *zstats, *rp = NULL, *ci = NULL, *perm = NULL;
+    size_t nnz = 0;
+    qn_status s;
+    if ((s = qn_qstore_fetch(lk, base, "qweight", QN_DTYPE_U8, 2, cshape, &codes, err)) ||
+        (s = qn_qstore_fetch(lk, base, "scale_codes", QN_DTYPE_U8, 2, qshape, &scodes, err)) ||
+        (s = qn_qstore_fetch(lk, base, "zero_codes", QN_DTYPE_U8, 2, qshape, &zcodes, err)) ||
+        (s = qn_qstore_fetch(lk, base, "scale_stats", QN_DTYPE_F16, 3, sshape, &sstats, err)) ||
+        (s = qn_qstore_fetch(lk, base, "zero_stats", QN_DTYPE_F16, 3, sshape, &zstats, err)))
+        return s;
+    char name[256];
+    snprintf(name, sizeof name, "%s.outlier_row_ptr", base);
+    if (lk.has(lk.ctx, name)) {
+        int64_t rshape[1] = { (int64_t)d_out + 1 };
+        if ((s = qn_qstore_fetch(lk, base, "outlier_row_ptr", QN_DTYPE_I32, 1, rshape, &rp, err))) return s;
+        int32_t last = ((const int32_t *)rp)[d_out];
+        if (last < 0) return qn_err_set(err, QN_ERR_FORMAT, "%s: negative outlier count", base);
+        nnz = (size_t)last;
+        int64_t nshape[1] = { (int64_t)nnz };
+        if ((s = qn_qstore_fetch(lk, base, "outlier_col_idx", QN_DTYPE_U16, 1, nshape, &ci, err))) return s;
+    }
+    snprintf(name, sizeof name, "%s.perm", base);
+    if (lk.has(lk.ctx, name)) {
+        int64_t pshape[1] = { (int64_t)d_in };
+        if ((s = qn_qstore_fetch(lk, base, "perm", QN_DTYPE_I32, 1, pshape, &perm, err))) return s;
+    }
+    spqr_keep *k = calloc(1, sizeof *k + (d_out + 1) * sizeof(int32_t) + nnz * sizeof(uint16_t));
+    float *exact = malloc(d_out * d_in * sizeof *exact), *dense = malloc(d_out * d_in * sizeof *dense);
+    if (k) {
+        k->no_outliers = (int32_t *)(k + 1);
+        k->delta = (uint16_t *)(k->no_outliers + d_out + 1);
+    }
+    if (!k || !exact || !dense) {
+        s = qn_err_set(err, QN_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    k->w = (qn_spqr_weights){ .bits = q->wbits, .stat_bits = sb, .beta1 = b1, .beta2 = b2, .d_out = d_out, .d_in = d_in,
+                              .codes = codes, .scale_codes = scodes, .zero_codes = zcodes, .scale_stats = sstats,
+                              .zero_stats = zstats, .nnz = 0, .row_ptr = k->no_outliers, .col_idx = NULL,
+                              .values = NULL, .row_ptr_nbytes = (d_out + 1) * 4,
+                              .perm = perm, .codes_nbytes = d_out * (size_t)cshape[1],
+                              .scale_codes_nbytes = d_out * (size_t)qshape[1], .zero_codes_nbytes = d_out * (size_t)qshape[1],
+                              .scale_stats_nbytes = nrg * ng * 4, .zero_stats_nbytes = nrg * ng * 4,
+                              .perm_nbytes = perm ? d_in * 4 : 0 };
+    /* the dense part alone (validated first), then the exact layer; outliers add their difference */
+    if ((s = qn_spqr_validate(&k->w, base, err))) goto fail;
+    qn_spqr_to_dense_ref(&k->w, dense);
+    if ((s = qn_qmethod_dequantize(q, lk, base, d_out, d_in, exact, err))) goto fail;
+    const int32_t *row_ptr = rp;
+    const uint16_t *cols = ci;
+    for (size_t r = 0; r < d_out && nnz; r++)
+        for (int32_t i = row_ptr[r]; i < row_ptr[r + 1]; i++) {
+            size_t c = cols[i];
+            k->delta[i] = qn_f32_to_f16(exact[r * d_in + c] - dense[r * d_in + c]);
+        }
+    if (nnz) {
+        k->w.nnz = nnz;
+        k->w.row_ptr = rp;
+        k->w.col_idx = ci;
+        k->w.values = k->delta;
+        k->w.col_idx_nbytes = k->w.values_nbytes = nnz * 2;
+    }
+    if ((s = qn_linear_init(out, QN_FMT_SPQR, d_out, d_in, &k->w, base, err))) goto fail;
+    free(exact);
+    free(dense);
+    *keep = k;
+    return QN_OK;
+fail:
+    free(exact);
+    free(dense);
+    free(k);
+    return s;
+}
+
+qn_status qn_qmethod_packed(const qn_quant_config *q, qn_raw_lookup lk, const char *base, size_t d_out, size_t d_in,
+                            qn_linear *out, void **keep, qn_err *err)
+{
+    *keep = NULL;
+    switch (q->method) {
+    case QN_METHOD_AQLM: return packed_aqlm(q, lk, base, d_out, d_in, out, keep, err);
+    case QN_METHOD_RTN: case QN_METHOD_GPTQ: return packed_int(q, lk, base, d_out, d_in, out, keep, err);
+    case QN_METHOD_SPQR: return packed_spqr(q, lk, base, d_out, d_in, out, keep, err);
+    default: return qn_err_set(err, QN_ERR_UNSUPPORTED, "%s: no kernel", base);
+    }
 }

@@ -10,6 +10,7 @@
 #include "engine/layer_quant.h"
 #include "engine/qstore.h"
 #include "engine/quantize.h"
+#include "kernels/linear.h"
 
 /* Quantizes p with q; fills res (W_hat = the dequantization of what was stored,
    so a resumed run sees exactly the weights an uninterrupted one saw) and adds
@@ -29,6 +30,15 @@ bool qn_quant_config_fit(qn_quant_config *q, const size_t *d_ins, size_t n, bool
 /* Dense weights W (d_out, d_in) of the stored linear base. */
 qn_status qn_qmethod_dequantize(const qn_quant_config *q, qn_raw_lookup lk, const char *base, size_t d_out,
                                 size_t d_in, float *W, qn_err *err);
+
+/* A linear that runs on the compressed kernels straight from the stored tensors
+   (kernels/linear.h), for the configurations the kernels support: AQLM (any),
+   quench-int without a permutation at 2/3/4/8 bits, quench-spqr with 3-bit
+   statistics. *keep receives one heap block the linear needs alive (its layout
+   and derived arrays): free it after qn_linear_done. QN_ERR_UNSUPPORTED means
+   "no kernel for this configuration": the caller dequantizes instead. */
+qn_status qn_qmethod_packed(const qn_quant_config *q, qn_raw_lookup lk, const char *base, size_t d_out, size_t d_in,
+                            qn_linear *out, void **keep, qn_err *err);
 
 /* config.json's quantization_config for q, and back (path names the file in messages). */
 json_t   *qn_qmethod_config_json(const qn_quant_config *q);
