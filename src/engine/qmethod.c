@@ -285,8 +285,9 @@ done:
     return s;
 }
 
-static qn_status dequantize_aqlm(const qn_quant_config *q, qn_raw_lookup lk, const char *base, size_t d_out,
-                                 size_t d_in, float *W, qn_err *err)
+/* The stored codes, codebooks and scales of an AQLM linear as the kernels' layout, validated. */
+static qn_status aqlm_stored(const qn_quant_config *q, qn_raw_lookup lk, const char *base, size_t d_out, size_t d_in,
+                             qn_aqlm_weights *view, qn_err *err)
 {
     if (d_in % q->group)
         return qn_err_set(err, QN_ERR_SHAPE, "%s: in_group_size %zu does not divide its %zu inputs", base, q->group, d_in);
@@ -299,10 +300,17 @@ static qn_status dequantize_aqlm(const qn_quant_config *q, qn_raw_lookup lk, con
         (s = qn_qstore_fetch(lk, base, "codebooks", QN_DTYPE_F16, 4, bshape, &cb, err)) ||
         (s = qn_qstore_fetch(lk, base, "scales", QN_DTYPE_F16, 4, sshape, &sc, err)))
         return s;
-    qn_aqlm_weights view = aqlm_view(codes, cb, sc, q->codebooks, q->codebook_bits, q->group, d_out, d_in);
-    if ((s = qn_aqlm_validate(&view, base, err))) return s;
-    qn_aqlm_to_dense_ref(&view, W);
-    return QN_OK;
+    *view = aqlm_view(codes, cb, sc, q->codebooks, q->codebook_bits, q->group, d_out, d_in);
+    return qn_aqlm_validate(view, base, err);
+}
+
+static qn_status dequantize_aqlm(const qn_quant_config *q, qn_raw_lookup lk, const char *base, size_t d_out,
+                                 size_t d_in, float *W, qn_err *err)
+{
+    qn_aqlm_weights view;
+    qn_status s = aqlm_stored(q, lk, base, d_out, d_in, &view, err);
+    if (!s) qn_aqlm_to_dense_ref(&view, W);
+    return s;
 }
 
 qn_status qn_qmethod_quantize(const qn_quant_config *q, const qn_layer_problem *p, const char *base,
@@ -485,21 +493,11 @@ static qn_status parse_calibration(const json_t *qc, const char *path, qn_quant_
 static qn_status packed_aqlm(const qn_quant_config *q, qn_raw_lookup lk, const char *base, size_t d_out,
                              size_t d_in, qn_linear *out, void **keep, qn_err *err)
 {
-    if (d_in % q->group)
-        return qn_err_set(err, QN_ERR_SHAPE, "%s: in_group_size %zu does not divide its %zu inputs", base, q->group, d_in);
-    size_t K = (size_t)1 << q->codebook_bits;
-    int64_t cshape[3] = { (int64_t)d_out, (int64_t)(d_in / q->group), q->codebooks };
-    int64_t bshape[4] = { q->codebooks, (int64_t)K, 1, (int64_t)q->group }, sshape[4] = { (int64_t)d_out, 1, 1, 1 };
-    const void *codes, *cb, *sc;
-    qn_status s;
-    if ((s = qn_qstore_fetch(lk, base, "codes", q->codebook_bits <= 8 ? QN_DTYPE_I8 : QN_DTYPE_I16, 3, cshape, &codes, err)) ||
-        (s = qn_qstore_fetch(lk, base, "codebooks", QN_DTYPE_F16, 4, bshape, &cb, err)) ||
-        (s = qn_qstore_fetch(lk, base, "scales", QN_DTYPE_F16, 4, sshape, &sc, err)))
-        return s;
     qn_aqlm_weights *w = malloc(sizeof *w);
     if (!w) return qn_err_set(err, QN_ERR_NOMEM, "out of memory");
-    *w = aqlm_view(codes, cb, sc, q->codebooks, q->codebook_bits, q->group, d_out, d_in);
-    if ((s = qn_linear_init(out, QN_FMT_AQLM, d_out, d_in, w, base, err))) { free(w); return s; }
+    qn_status s = aqlm_stored(q, lk, base, d_out, d_in, w, err);
+    if (!s) s = qn_linear_init(out, QN_FMT_AQLM, d_out, d_in, w, base, err);
+    if (s) { free(w); return s; }
     *keep = w;
     return QN_OK;
 }
