@@ -15,6 +15,7 @@
 #include "cli/interrupt.h"
 #include "cli/progress.h"
 #include "cli/session.h"
+#include "kernels/timing.h"
 #include "engine/calib.h"
 #include "engine/quantize.h"
 
@@ -172,7 +173,7 @@ int qn_cmd_quantize(int argc, char **argv)
     qn_kernels_set_threads((int)threads);
     run_view view = { .json = json };
     qn_cli_progress_init(&view.prog);
-    double t0 = qn_cli_now();
+    double t0 = qn_now();
     qn_status s = qn_quantize_run(&job, (qn_event_sink){ on_event, &view }, qn_cli_interrupt_install(), &err);
     qn_cli_progress_clear(&view.prog);
     if (s == QN_ERR_CANCELLED) {
@@ -180,8 +181,8 @@ int qn_cmd_quantize(int argc, char **argv)
         return qn_cli_interrupt_exit_code();
     }
     if (s) return qn_cli_fail("quantize", &err);
-    printf("wrote %s (%s) in %.1f s\n", job.out_dir, qn_method_name(job.config.method), qn_cli_now() - t0);
-    if (json) printf("{\"out\":\"%s\",\"seconds\":%.3f}\n", job.out_dir, qn_cli_now() - t0);
+    printf("wrote %s (%s) in %.1f s\n", job.out_dir, qn_method_name(job.config.method), qn_now() - t0);
+    if (json) printf("{\"out\":\"%s\",\"seconds\":%.3f}\n", job.out_dir, qn_now() - t0);
     return 0;
 }
 

@@ -3,27 +3,21 @@
 #include "cli/progress.h"
 
 #include <stdio.h>
-#include <time.h>
 #include <unistd.h>
 
-double qn_cli_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
+#include "kernels/timing.h"
 
 void qn_cli_progress_init(qn_cli_progress *p)
 {
     p->tty = isatty(STDERR_FILENO);
     p->last_draw = 0;
-    p->start = qn_cli_now();
+    p->start = qn_now();
     p->drawn = false;
 }
 
 static void draw_bar(qn_cli_progress *p, const qn_event *ev)
 {
-    double now = qn_cli_now();
+    double now = qn_now();
     bool last = ev->done == ev->total;
     if (!p->tty || ev->total <= 0 || (!last && now - p->last_draw < 0.1)) return;
     p->last_draw = now;

@@ -15,6 +15,5 @@ typedef struct {
 void          qn_cli_progress_init(qn_cli_progress *p);
 qn_event_sink qn_cli_progress_sink(qn_cli_progress *p);
 void          qn_cli_progress_clear(qn_cli_progress *p);  /* erase the bar before printing results */
-double        qn_cli_now(void);
 
 #endif

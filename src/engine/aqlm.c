@@ -10,9 +10,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "engine/aqlm_impl.h"
+#include "kernels/timing.h"
 #include "engine/dtype.h"
 
 /* Codebook update steps per round at most: warm-started from the last round's
@@ -91,13 +91,6 @@ static qn_status check_finite(const char *what, const float *A, size_t rows, siz
             return qn_err_set(err, QN_ERR_FORMAT, "%s has a non-finite value (%g) at [%zu, %zu]", what, (double)A[e],
                               e / cols, e % cols);
     return QN_OK;
-}
-
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
 static void state_done(qn_aqlm_state *st)
@@ -269,7 +262,7 @@ static qn_status fill_result(qn_aqlm_state *st, const qn_layer_problem *p, const
 qn_status qn_aqlm_quantize(const qn_layer_problem *p, const qn_aqlm_opts *o, qn_event_sink sink,
                            const atomic_bool *cancel, qn_aqlm_result *out, qn_err *err)
 {
-    const double t0 = now_s();
+    const double t0 = qn_now();
     const char *name = p && p->name ? p->name : "layer";
     qn_aqlm_state st = {0};
     snapshot best = {0};
@@ -324,7 +317,7 @@ qn_status qn_aqlm_quantize(const qn_layer_problem *p, const qn_aqlm_opts *o, qn_
     if (best.loss < st.loss) snapshot_restore(&st, &best);
     round_to_fp16(&st);
     if ((s = fill_result(&st, p, o, history, rounds, out, err)) != QN_OK) goto fail;
-    out->layer.seconds = now_s() - t0;
+    out->layer.seconds = qn_now() - t0;
     state_done(&st);
     snapshot_done(&best);
     return QN_OK;

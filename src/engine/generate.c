@@ -3,17 +3,10 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "engine/forward.h"
+#include "kernels/timing.h"
 #include "engine/sampler.h"
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static void emit_token(const qn_model *m, qn_event_sink sink, int prev, int id, size_t i)
 {
@@ -54,11 +47,11 @@ qn_status qn_generate(const qn_model *m, const char *prompt, size_t prompt_len, 
     memcpy(seq, prompt_ids, n_prompt * sizeof *seq);
     if ((s = qn_state_create(&st, m, ctx, n_prompt, err))) goto done;
 
-    double t0 = now_s();
+    double t0 = qn_now();
     const float *logits;
     if ((s = qn_forward(m, st, seq, n_prompt, 0, false, &logits, err))) goto done;
-    res->prompt_seconds = now_s() - t0;
-    t0 = now_s();
+    res->prompt_seconds = qn_now() - t0;
+    t0 = qn_now();
     size_t n = n_prompt;
     int eos = qn_tok_eos(m->tok), bos = qn_tok_bos(m->tok);
     while (n - n_prompt < opts->n_new) {
@@ -72,7 +65,7 @@ qn_status qn_generate(const qn_model *m, const char *prompt, size_t prompt_len, 
         if (n >= ctx) break;
         if ((s = qn_forward(m, st, &seq[n - 1], 1, n - 1, false, &logits, err))) goto done;
     }
-    res->gen_seconds = now_s() - t0;
+    res->gen_seconds = qn_now() - t0;
     res->n_prompt = n_prompt;
     res->tokens = seq;
     seq = NULL;

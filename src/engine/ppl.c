@@ -4,17 +4,10 @@
 
 #include <math.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include "engine/fileio.h"
 #include "engine/forward.h"
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
+#include "kernels/timing.h"
 
 /* -log softmax(logits)[target], in double for the sum. */
 static double token_nll(const float *logits, size_t vocab, int32_t target)
@@ -49,7 +42,7 @@ qn_status qn_ppl_run(const qn_model *m, const int32_t *tokens, size_t n_tokens, 
     int32_t *window = malloc(ctx * sizeof *window);
     if (!window) { qn_state_free(st); return qn_err_set(err, QN_ERR_NOMEM, "out of memory"); }
 
-    double t0 = now_s(), sum = 0.0, sum_sq = 0.0;
+    double t0 = qn_now(), sum = 0.0, sum_sq = 0.0;
     size_t count = 0;
     /* positions whose logits are scored: [first, ctx-1) predicting the next token */
     size_t first = opts->protocol == QN_PPL_LLAMACPP ? ctx / 2 : 0;
@@ -79,7 +72,7 @@ qn_status qn_ppl_run(const qn_model *m, const int32_t *tokens, size_t n_tokens, 
     res->nll_stderr = count > 1 ? sqrt(fmax(sum_sq / (double)count - mean * mean, 0.0) / (double)(count - 1)) : 0.0;
     res->tokens = count;
     res->chunks = n_chunks;
-    res->seconds = now_s() - t0;
+    res->seconds = qn_now() - t0;
 done:
     free(window);
     qn_state_free(st);

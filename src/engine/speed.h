@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include "status.h"
 #include "engine/model.h"
+#include "kernels/timing.h"
 
 typedef struct {
     size_t pp_tokens, tg_tokens, reps;
@@ -20,7 +21,5 @@ typedef struct {
 qn_status qn_speed_measure(const qn_model *m, size_t pp_tokens, size_t tg_tokens, size_t reps,
                            qn_speed *out, qn_err *err);
 double    qn_memcpy_bandwidth(void);
-double    qn_median(double *v, size_t n);   /* sorts v */
-double    qn_now(void);                     /* monotonic seconds */
 
 #endif

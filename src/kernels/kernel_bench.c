@@ -5,10 +5,10 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "kernels/cpu_features.h"
 #include "kernels/linear.h"
+#include "kernels/timing.h"
 
 /* Read before each timed call: twice a 32 MiB L3 (EPYC Zen 4 CCD). */
 #define FLUSH_BYTES ((size_t)64 << 20)
@@ -59,25 +59,6 @@ qn_status qn_kbench_synth_opts(const char *format, size_t rows, size_t cols, uin
             return QN_OK;
         }
     return qn_err_set(err, QN_ERR_ARG, "unknown format '%s'", format);
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, size_t n)
-{
-    qsort(v, n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 /* Reads the flush buffer; the sum goes into *sink so the reads stay. */
@@ -151,16 +132,16 @@ qn_status qn_kbench_run(const qn_kbench_opts *o, qn_kbench_result *out, qn_err *
     blas_product(W, o->rows, o->cols, X, batch, Y_blas);
     for (size_t r = 0; r < reps; r++) {   /* interleaved, so drift hits both sides alike */
         if (flush) flush_caches(flush, FLUSH_BYTES / 8, &sink);
-        double t0 = now_s();
+        double t0 = qn_now();
         if ((s = qn_linear_matmul(&lin, X, batch, Y_ours, err))) goto fail;
-        t_ours[r] = now_s() - t0;
+        t_ours[r] = qn_now() - t0;
         if (flush) flush_caches(flush, FLUSH_BYTES / 8, &sink);
-        t0 = now_s();
+        t0 = qn_now();
         blas_product(W, o->rows, o->cols, X, batch, Y_blas);
-        t_blas[r] = now_s() - t0;
+        t_blas[r] = qn_now() - t0;
     }
-    out->ours_s = median(t_ours, reps);   /* sorts: [0] is the fastest */
-    out->blas_s = median(t_blas, reps);
+    out->ours_s = qn_median(t_ours, reps);   /* sorts: [0] is the fastest */
+    out->blas_s = qn_median(t_blas, reps);
     out->ours_min_s = t_ours[0];
     out->blas_min_s = t_blas[0];
     out->speedup = out->blas_s / out->ours_s;
