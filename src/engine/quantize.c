@@ -369,7 +369,8 @@ qn_status qn_quantize_run(const qn_quantize_job *job, qn_event_sink sink, const 
     snprintf(js.dir, sizeof js.dir, "%s", job->out_dir);
     int32_t *windows = NULL;
     qn_status s = qn_quant_config_validate(&js.cfg, err);
-    if (!s) s = qn_model_open(&js.model, job->model, &(qn_model_opts){ .sink = sink }, err);
+    /* dense weights: the calibration reads and replaces them (a quantized source is dequantized) */
+    if (!s) s = qn_model_open(&js.model, job->model, &(qn_model_opts){ .sink = sink, .dequantize = true }, err);
     if (!s) s = fit_config(&js, sink, err);
     if (!s) s = prepare_dir(&js, js.model->cfg.n_layers, err);
     if (!s) s = calibration_tokens(&js, &windows, err);
