@@ -3,6 +3,7 @@
 #include "support.h"
 
 #include <fcntl.h>
+#include <jansson.h>
 #include <ftw.h>
 #include <math.h>
 #include <spawn.h>
@@ -132,4 +133,17 @@ double ts_max_rel_diff(const float *a, const float *b, size_t n, double floor, s
     }
     if (at) *at = where;
     return worst;
+}
+
+json_t *ts_layer_reference(json_t *root, const char *method, const char *layer, const char *config)
+{
+    json_t *results = json_object_get(root, "results"), *e;
+    size_t i;
+    json_array_foreach(results, i, e) {
+        const char *m = json_string_value(json_object_get(e, "method")), *c = json_string_value(json_object_get(e, "config")),
+                   *l = json_string_value(json_object_get(e, "layer"));
+        if (m && c && strcmp(m, method) == 0 && strcmp(c, config) == 0 && (!layer || (l && strcmp(l, layer) == 0)))
+            return e;
+    }
+    return NULL;
 }

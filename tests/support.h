@@ -25,6 +25,11 @@ void          ts_run_free(ts_run_result *r);
 /* max |a - b| / max(|b|, floor), and the index where it occurs. */
 double ts_max_rel_diff(const float *a, const float *b, size_t n, double floor, size_t *at);
 
+/* The entry of shared/reference/layer-reference.json's "results" with this
+   method, config and (when not NULL) layer; NULL when absent. Borrowed from root. */
+struct json_t;
+struct json_t *ts_layer_reference(struct json_t *root, const char *method, const char *layer, const char *config);
+
 /* The default model shipped in assets/ (a HF folder made by import-llama2c). */
 #define TS_STORIES_HF "assets/stories260K"
 

@@ -29,19 +29,6 @@
    loss wobble by ~1e-7 relative. */
 #define MONOTONE_SLACK 1e-6
 
-/* The entry of layer-reference.json for this layer, method aqlm and config. */
-static json_t *reference_entry(json_t *root, const char *layer, const char *config)
-{
-    json_t *results = json_object_get(root, "results"), *e;
-    size_t i;
-    json_array_foreach(results, i, e)
-        if (strcmp(json_string_value(json_object_get(e, "method")), "aqlm") == 0 &&
-            strcmp(json_string_value(json_object_get(e, "layer")), layer) == 0 &&
-            strcmp(json_string_value(json_object_get(e, "config")), config) == 0)
-            return e;
-    cr_assert_fail("layer-reference.json has no aqlm '%s' on %s", config, layer);
-    return NULL;
-}
 
 /* Runs the research code's configuration ("2x8 g8 beam 1") on the shared layer
    with our defaults otherwise; error at most theirs, bits as listed. */
@@ -49,7 +36,8 @@ static void check_reference(const char *layer, const char *config)
 {
     json_t *root = json_load_file(ts_shared("reference/layer-reference.json"), 0, NULL);
     cr_assert(root, "cannot read layer-reference.json");
-    json_t *ref = reference_entry(root, layer, config);
+    json_t *ref = ts_layer_reference(root, "aqlm", layer, config);
+    cr_assert(ref, "layer-reference.json has no aqlm '%s' on %s", config, layer);
     double ref_err = json_number_value(json_object_get(ref, "relative_error"));
     double ref_bits = json_number_value(json_object_get(ref, "bits"));
     qn_aqlm_opts o = qn_aqlm_opts_default();

@@ -18,18 +18,6 @@
 /* Listed bits have at most 3 decimals: equal means within half of the last digit. */
 #define REF_BITS_TOL 0.0005
 
-/* The entry of shared/reference/layer-reference.json with this method and config. */
-static json_t *reference_entry(json_t *root, const char *method, const char *config)
-{
-    json_t *results = json_object_get(root, "results"), *e;
-    size_t i;
-    json_array_foreach(results, i, e)
-        if (strcmp(json_string_value(json_object_get(e, "method")), method) == 0 &&
-            strcmp(json_string_value(json_object_get(e, "config")), config) == 0)
-            return e;
-    cr_assert_fail("layer-reference.json has no %s '%s'", method, config);
-    return NULL;
-}
 
 Test(gptq, matches_research_code_on_synthetic_r512)
 {
@@ -44,7 +32,8 @@ Test(gptq, matches_research_code_on_synthetic_r512)
         { "3-bit per-row, identity order, damp 0.01", 3 },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        json_t *ref = reference_entry(root, "gptq", cases[i].config);
+        json_t *ref = ts_layer_reference(root, "gptq", NULL, cases[i].config);
+        cr_assert(ref, "layer-reference.json has no gptq '%s'", cases[i].config);
         double ref_err = json_real_value(json_object_get(ref, "relative_error"));
         double ref_bits = json_number_value(json_object_get(ref, "bits"));
         qn_gptq_opts o = qn_gptq_opts_default();

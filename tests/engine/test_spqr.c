@@ -20,17 +20,6 @@
 /* Listed outlier shares have 2 significant digits; 10% covers their rounding. */
 #define REF_OUTLIER_REL_TOL 0.10
 
-static json_t *reference_entry(json_t *root, const char *method, const char *config)
-{
-    json_t *results = json_object_get(root, "results"), *e;
-    size_t i;
-    json_array_foreach(results, i, e)
-        if (strcmp(json_string_value(json_object_get(e, "method")), method) == 0 &&
-            strcmp(json_string_value(json_object_get(e, "config")), config) == 0)
-            return e;
-    cr_assert_fail("layer-reference.json has no %s '%s'", method, config);
-    return NULL;
-}
 
 /* The CSR and code invariants of a compressed layer, and its dequantization == W_hat. */
 static void check_layer(const qn_spqr_layer *L, const float *W_hat, const char *what)
@@ -81,7 +70,8 @@ Test(spqr, matches_research_code_on_synthetic_r512)
         { "w4 beta1=16 beta2=16 3-bit stats, tau=0.2 (near-lossless)", 4, 16, 16, 0.2 },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        json_t *ref = reference_entry(root, "spqr", cases[i].config);
+        json_t *ref = ts_layer_reference(root, "spqr", NULL, cases[i].config);
+        cr_assert(ref, "layer-reference.json has no spqr '%s'", cases[i].config);
         double ref_err = json_number_value(json_object_get(ref, "relative_error"));
         double ref_bits = json_number_value(json_object_get(ref, "bits"));
         json_t *ref_ol = json_object_get(ref, "outlier_fraction");
