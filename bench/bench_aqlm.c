@@ -13,21 +13,12 @@
 #include <string.h>
 #include <cblas.h>
 
+#include "shared_path.h"
 #include "engine/aqlm.h"
 #include "engine/dtype.h"
 #include "engine/safetensors.h"
 
 #define REPS 3
-
-static const char *shared_path(const char *rel)
-{
-    static char buf[4][4096];
-    static int slot;
-    const char *root = getenv("QN_SHARED");
-    char *b = buf[slot++ % 4];
-    snprintf(b, 4096, "%s/%s", root && *root ? root : "../shared", rel);
-    return b;
-}
 
 typedef struct {
     size_t d_out, d_in;

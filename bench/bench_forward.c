@@ -10,20 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "shared_path.h"
 #include "engine/model.h"
 #include "engine/quantize.h"
 #include "engine/speed.h"
 #include "kernels/linear.h"
-
-static const char *shared_path(const char *rel)
-{
-    static char buf[4][4096];
-    static int slot;
-    const char *root = getenv("QN_SHARED");
-    char *b = buf[slot++ % 4];
-    snprintf(b, 4096, "%s/%s", root && *root ? root : "../shared", rel);
-    return b;
-}
 
 /* Resident bytes of this process (/proc/self/statm). */
 static double resident_bytes(void)

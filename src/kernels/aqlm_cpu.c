@@ -55,16 +55,6 @@ static inline unsigned code_at(const qn_aqlm_weights *w, size_t r, size_t g, int
 
 /* ---- validation ---- */
 
-static qn_status check_bytes(const char *name, const char *what, const void *p, size_t have, size_t want,
-                             qn_err *err)
-{
-    if (!p) return qn_err_set(err, QN_ERR_FORMAT, "%s: %s missing", name, what);
-    if (have != want)
-        return qn_err_set(err, QN_ERR_SHAPE, "%s: %s hold %zu bytes, expected %zu for the declared shape", name,
-                          what, have, want);
-    return QN_OK;
-}
-
 static qn_status check_codes(const qn_aqlm_weights *w, const char *name, qn_err *err)
 {
     if (w->nbits == 8 || w->nbits == 16) return QN_OK;   /* every stored value is a code */
@@ -102,13 +92,13 @@ qn_status qn_aqlm_validate(const qn_aqlm_weights *w, const char *name, qn_err *e
     if (w->d_out > (size_t)1 << 30 || w->d_in > (size_t)1 << 30)
         return qn_err_set(err, QN_ERR_SHAPE, "%s: %zu x %zu is too large", name, w->d_out, w->d_in);
     size_t cb_entries = (size_t)w->n_codebooks << w->nbits;
-    if ((s = check_bytes(name, "codes", w->codes, w->codes_nbytes,
+    if ((s = qn_check_bytes(name, "codes", w->codes, w->codes_nbytes,
                          w->d_out * groups(w) * (size_t)w->n_codebooks * code_bytes(w), err)))
         return s;
-    if ((s = check_bytes(name, "codebooks", w->codebooks, w->codebooks_nbytes,
+    if ((s = qn_check_bytes(name, "codebooks", w->codebooks, w->codebooks_nbytes,
                          cb_entries * (size_t)w->in_group_size * 2, err)))
         return s;
-    if ((s = check_bytes(name, "scales", w->scales, w->scales_nbytes, w->d_out * 2, err))) return s;
+    if ((s = qn_check_bytes(name, "scales", w->scales, w->scales_nbytes, w->d_out * 2, err))) return s;
     if ((s = check_codes(w, name, err))) return s;
     for (size_t i = 0; i < cb_entries * (size_t)w->in_group_size; i++)
         if (!qn_half_is_finite(w->codebooks[i]))

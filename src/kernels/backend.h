@@ -17,6 +17,17 @@ static inline int qn_cpu_team(size_t d_out, size_t d_in)
     return d_out * d_in < QN_CPU_PAR_MIN_WEIGHTS ? 1 : omp_get_max_threads();
 }
 
+/* Validators' check that a layout array exists and has the byte size its shape implies. */
+static inline qn_status qn_check_bytes(const char *name, const char *what, const void *p, size_t have, size_t want,
+                                       qn_err *err)
+{
+    if (!p) return qn_err_set(err, QN_ERR_FORMAT, "%s: %s missing", name, what);
+    if (have != want)
+        return qn_err_set(err, QN_ERR_SHAPE, "%s: %s hold %zu bytes, expected %zu for the declared shape", name,
+                          what, have, want);
+    return QN_OK;
+}
+
 typedef struct qn_backend {
     const char *name;                                            /* "cpu", "cuda" */
     bool      (*supports)(const qn_linear *w);

@@ -61,16 +61,6 @@ static qn_lowbit_rows int_block(const qn_int_weights *w, size_t r0, size_t nr, f
 
 static bool mul_ok(size_t a, size_t b, size_t *out) { return !__builtin_mul_overflow(a, b, out); }
 
-static qn_status check_bytes(const char *name, const char *what, const void *p, size_t have, size_t want,
-                             qn_err *err)
-{
-    if (!p) return qn_err_set(err, QN_ERR_FORMAT, "%s: %s missing", name, what);
-    if (have != want)
-        return qn_err_set(err, QN_ERR_SHAPE, "%s: %s hold %zu bytes, expected %zu for the declared shape", name,
-                          what, have, want);
-    return QN_OK;
-}
-
 static qn_status check_halves(const char *name, const char *what, const uint16_t *h, size_t n, size_t ng,
                               qn_err *err)
 {
@@ -94,9 +84,9 @@ qn_status qn_int_validate(const qn_int_weights *w, const char *name, qn_err *err
     if (!mul_ok(w->d_out, qn_bits_row_bytes(w->d_in, w->bits), &codes_bytes) || !mul_ok(w->d_out, ng, &stats) ||
         !mul_ok(stats, 2, &stats))
         return qn_err_set(err, QN_ERR_SHAPE, "%s: shape %zu x %zu overflows", name, w->d_out, w->d_in);
-    if ((s = check_bytes(name, "codes", w->codes, w->codes_nbytes, codes_bytes, err))) return s;
-    if ((s = check_bytes(name, "scales", w->scales, w->scales_nbytes, stats, err))) return s;
-    if ((s = check_bytes(name, "zeros", w->zeros, w->zeros_nbytes, stats, err))) return s;
+    if ((s = qn_check_bytes(name, "codes", w->codes, w->codes_nbytes, codes_bytes, err))) return s;
+    if ((s = qn_check_bytes(name, "scales", w->scales, w->scales_nbytes, stats, err))) return s;
+    if ((s = qn_check_bytes(name, "zeros", w->zeros, w->zeros_nbytes, stats, err))) return s;
     if ((s = check_halves(name, "scales", w->scales, stats / 2, ng, err))) return s;
     return check_halves(name, "zeros", w->zeros, stats / 2, ng, err);
 }

@@ -28,16 +28,6 @@ static size_t stat_row_bytes(const qn_spqr_weights *w) { return qn_bits_row_byte
 
 /* ---- validation ---- */
 
-static qn_status check_bytes(const char *name, const char *what, const void *p, size_t have, size_t want,
-                             qn_err *err)
-{
-    if (!p) return qn_err_set(err, QN_ERR_FORMAT, "%s: %s missing", name, what);
-    if (have != want)
-        return qn_err_set(err, QN_ERR_SHAPE, "%s: %s hold %zu bytes, expected %zu for the declared shape", name,
-                          what, have, want);
-    return QN_OK;
-}
-
 static qn_status check_finite(const char *name, const char *what, const uint16_t *h, size_t n, qn_err *err)
 {
     for (size_t i = 0; i < n; i++)
@@ -102,23 +92,23 @@ qn_status qn_spqr_validate(const qn_spqr_weights *w, const char *name, qn_err *e
         return qn_err_set(err, QN_ERR_UNSUPPORTED, "%s: %zu x %zu with %zu outliers: expected at most 65536 columns "
                           "(uint16 indices) and 2^31 outliers", name, w->d_out, w->d_in, w->nnz);
     size_t ng = n_groups(w), stats = n_row_groups(w) * ng * 2 * 2;
-    if ((s = check_bytes(name, "codes", w->codes, w->codes_nbytes, w->d_out * qn_bits_row_bytes(w->d_in, w->bits),
+    if ((s = qn_check_bytes(name, "codes", w->codes, w->codes_nbytes, w->d_out * qn_bits_row_bytes(w->d_in, w->bits),
                          err)) ||
-        (s = check_bytes(name, "scale codes", w->scale_codes, w->scale_codes_nbytes, w->d_out * stat_row_bytes(w),
+        (s = qn_check_bytes(name, "scale codes", w->scale_codes, w->scale_codes_nbytes, w->d_out * stat_row_bytes(w),
                          err)) ||
-        (s = check_bytes(name, "zero codes", w->zero_codes, w->zero_codes_nbytes, w->d_out * stat_row_bytes(w),
+        (s = qn_check_bytes(name, "zero codes", w->zero_codes, w->zero_codes_nbytes, w->d_out * stat_row_bytes(w),
                          err)) ||
-        (s = check_bytes(name, "scale statistics", w->scale_stats, w->scale_stats_nbytes, stats, err)) ||
-        (s = check_bytes(name, "zero statistics", w->zero_stats, w->zero_stats_nbytes, stats, err)) ||
-        (s = check_bytes(name, "row_ptr", w->row_ptr, w->row_ptr_nbytes, (w->d_out + 1) * 4, err)))
+        (s = qn_check_bytes(name, "scale statistics", w->scale_stats, w->scale_stats_nbytes, stats, err)) ||
+        (s = qn_check_bytes(name, "zero statistics", w->zero_stats, w->zero_stats_nbytes, stats, err)) ||
+        (s = qn_check_bytes(name, "row_ptr", w->row_ptr, w->row_ptr_nbytes, (w->d_out + 1) * 4, err)))
         return s;
-    if (w->nnz && ((s = check_bytes(name, "col_idx", w->col_idx, w->col_idx_nbytes, w->nnz * 2, err)) ||
-                   (s = check_bytes(name, "values", w->values, w->values_nbytes, w->nnz * 2, err))))
+    if (w->nnz && ((s = qn_check_bytes(name, "col_idx", w->col_idx, w->col_idx_nbytes, w->nnz * 2, err)) ||
+                   (s = qn_check_bytes(name, "values", w->values, w->values_nbytes, w->nnz * 2, err))))
         return s;
     if (!w->nnz && (w->col_idx_nbytes || w->values_nbytes))
         return qn_err_set(err, QN_ERR_SHAPE, "%s: no outliers declared but col_idx/values hold %zu/%zu bytes", name,
                           w->col_idx_nbytes, w->values_nbytes);
-    if (w->perm && (s = check_bytes(name, "perm", w->perm, w->perm_nbytes, w->d_in * 4, err))) return s;
+    if (w->perm && (s = qn_check_bytes(name, "perm", w->perm, w->perm_nbytes, w->d_in * 4, err))) return s;
     if (!w->perm && w->perm_nbytes)
         return qn_err_set(err, QN_ERR_SHAPE, "%s: perm missing but declared with %zu bytes", name, w->perm_nbytes);
     if ((s = check_finite(name, "scale statistics", w->scale_stats, stats / 2, err)) ||
