@@ -1,5 +1,5 @@
 /* shared_path.h: where `make bench` programs find the shared data ($QN_SHARED,
-   default ../shared). Header-only: each bench/*.c is its own program. */
+   default ../shared). Header-only: each bench program is its own binary. */
 #ifndef QN_BENCH_SHARED_PATH_H
 #define QN_BENCH_SHARED_PATH_H
 #include <stdio.h>
