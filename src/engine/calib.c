@@ -121,7 +121,10 @@ static qn_status quantize_group(qn_model *m, int layer, qn_tap_point g, const he
         name[strlen(name) - strlen(".weight")] = 0;
         qn_layer_problem p = { .name = name, .d_out = lin->d_out, .d_in = lin->d_in, .W = lin->w, .H = acc->H };
         qn_layer_result res = {0};
-        if ((s = plan->quantize(plan->quantize_ctx, role, layer, &p, &res, err))) break;  /* names p.name */
+        if ((s = plan->quantize(plan->quantize_ctx, role, layer, &p, &res, err))) {   /* names p.name */
+            qn_layer_result_done(&res);
+            break;
+        }
         qn_calib_layer_event le = { .name = name, .role = role, .block = layer, .result = &res,
                                     .hessian_diag = diag, .d_out = lin->d_out, .d_in = lin->d_in };
         qn_emit(sink, &(qn_event){ .kind = QN_EV_LAYER_DONE, .stage = "quantize", .layer = layer,

@@ -126,6 +126,29 @@ static size_t int_groupsize(const qn_quant_config *q, size_t d_in)
     return q->groupsize >= d_in ? 0 : q->groupsize;
 }
 
+/* W_hat becomes the dequantization of what was stored, so a resumed run and the
+   loaded model see exactly the weights the calibration went on with. The
+   quantizers' W_hat normally equals it bit for bit; only when it does not is the
+   relative error (an O(d_out d_in^2) trace) computed again. */
+static qn_status adopt_stored(const qn_layer_problem *p, qn_layer_result *res, float *stored, qn_err *err)
+{
+    if (!stored) return qn_err_set(err, QN_ERR_NOMEM, "%s: out of memory", p->name);
+    size_t n = p->d_out * p->d_in;
+    if (memcmp(stored, res->W_hat, n * sizeof *stored) == 0) {
+        free(stored);
+        return QN_OK;
+    }
+    free(res->W_hat);
+    res->W_hat = stored;
+    res->relative_error = qn_relative_error(p->W, res->W_hat, p->H, p->d_out, p->d_in);
+    return QN_OK;
+}
+
+static float *weights_like(const qn_layer_problem *p)
+{
+    return malloc(p->d_out * p->d_in * sizeof(float));
+}
+
 static qn_status quantize_int(const qn_quant_config *q, const qn_layer_problem *p, const char *base,
                               qn_event_sink sink, const atomic_bool *cancel, qn_layer_result *res,
                               qn_tensor_set *store, qn_err *err)
@@ -146,7 +169,9 @@ static qn_status quantize_int(const qn_quant_config *q, const qn_layer_problem *
     if (!s) s = qn_qstore_put_int(store, base, &L, err);
     if (!s) {
         res->bits = qn_rtn_bits_stored(&L);
-        qn_rtn_dequantize(&L, res->W_hat);
+        float *stored = weights_like(p);
+        if (stored) qn_rtn_dequantize(&L, stored);
+        s = adopt_stored(p, res, stored, err);
     }
     qn_rtn_layer_done(&L);
     return s;
@@ -162,7 +187,9 @@ static qn_status quantize_spqr(const qn_quant_config *q, const qn_layer_problem 
     if (!s) s = qn_qstore_put_spqr(store, base, &L, err);
     if (!s) {
         res->bits = qn_spqr_bits_stored(&L);
-        qn_spqr_dequantize(&L, res->W_hat);
+        float *stored = weights_like(p);
+        if (stored) qn_spqr_dequantize(&L, stored);
+        s = adopt_stored(p, res, stored, err);
     }
     qn_spqr_layer_done(&L);
     return s;
@@ -272,7 +299,9 @@ static qn_status quantize_aqlm(const qn_quant_config *q, const qn_layer_problem 
     r.layer.W_hat = NULL;
     res->bits = qn_aqlm_bits(r.d_out, r.d_in, r.M, r.B, r.g);
     qn_aqlm_weights view = aqlm_view(codes, cb, sc, r.M, r.B, r.g, r.d_out, r.d_in);
-    qn_aqlm_to_dense_ref(&view, res->W_hat);
+    float *stored = weights_like(p);
+    if (stored) qn_aqlm_to_dense_ref(&view, stored);
+    if ((s = adopt_stored(p, res, stored, err))) { free(codes); free(cb); free(sc); goto done; }
     snprintf(name, sizeof name, "%s.codes", base);
     if ((s = qn_tensor_set_add(store, name, code_dt, 3, cshape, codes, 1, err))) { free(cb); free(sc); goto done; }
     snprintf(name, sizeof name, "%s.codebooks", base);
@@ -324,10 +353,7 @@ qn_status qn_qmethod_quantize(const qn_quant_config *q, const qn_layer_problem *
     case QN_METHOD_SPQR: s = quantize_spqr(q, p, base, sink, cancel, res, store, err); break;
     default: return qn_err_set(err, QN_ERR_UNSUPPORTED, "method %s", qn_method_name(q->method));
     }
-    if (s) return s;
-    /* the error of what is stored, which is what the model will run */
-    res->relative_error = qn_relative_error(p->W, res->W_hat, p->H, p->d_out, p->d_in);
-    return QN_OK;
+    return s;
 }
 
 qn_status qn_qmethod_dequantize(const qn_quant_config *q, qn_raw_lookup lk, const char *base, size_t d_out,
