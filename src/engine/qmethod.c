@@ -12,6 +12,7 @@
 #include "kernels/spqr_cpu.h"
 #include "engine/rtn.h"
 #include "engine/spqr.h"
+#include "engine/spqr_hf.h"
 
 static const char *const k_method_names[QN_METHOD_COUNT] = {
     [QN_METHOD_RTN] = "rtn", [QN_METHOD_GPTQ] = "gptq", [QN_METHOD_SPQR] = "spqr", [QN_METHOD_AQLM] = "aqlm",
@@ -106,7 +107,7 @@ qn_status qn_quant_config_validate(const qn_quant_config *q, qn_err *err)
     return QN_OK;
 }
 
-static qn_spqr_opts spqr_opts(const qn_quant_config *q)
+qn_spqr_opts qn_qmethod_spqr_opts(const qn_quant_config *q)
 {
     qn_spqr_opts o = qn_spqr_opts_default();
     o.bits = q->wbits;
@@ -182,7 +183,7 @@ static qn_status quantize_spqr(const qn_quant_config *q, const qn_layer_problem 
                                qn_tensor_set *store, qn_err *err)
 {
     qn_spqr_layer L = {0};
-    qn_spqr_opts o = spqr_opts(q);
+    qn_spqr_opts o = qn_qmethod_spqr_opts(q);
     qn_status s = qn_spqr_quantize_layer(p, &o, sink, cancel, res, &L, err);
     if (!s) s = qn_qstore_put_spqr(store, base, &L, err);
     if (!s) {
@@ -367,8 +368,14 @@ qn_status qn_qmethod_dequantize(const qn_quant_config *q, qn_raw_lookup lk, cons
         qn_rtn_layer_done(&L);
         return QN_OK;
     }
+    if (q->method == QN_METHOD_SPQR && q->hf_spqr_layout) {
+        qn_spqr_hf_linear h;
+        if ((s = qn_spqr_hf_get(lk, base, d_out, d_in, &h, err))) return s;
+        qn_spqr_hf_dequantize(&h, W);
+        return QN_OK;
+    }
     if (q->method == QN_METHOD_SPQR) {
-        qn_spqr_opts o = spqr_opts(q);
+        qn_spqr_opts o = qn_qmethod_spqr_opts(q);
         qn_spqr_layer L;
         if ((s = qn_qstore_get_spqr(lk, base, d_out, d_in, &o, &L, err))) return s;
         qn_spqr_dequantize(&L, W);
@@ -461,6 +468,26 @@ static qn_status parse_aqlm(const json_t *qc, const char *path, qn_quant_config 
     return parse_calibration(qc, path, q, err);
 }
 
+/* transformers' SpQRConfig: bits, beta1 (rows per second-order group), beta2 (columns per group). */
+static qn_status parse_hf_spqr(const json_t *qc, const char *path, qn_quant_config *q, qn_err *err)
+{
+    double bits = 0, beta1 = 0, beta2 = 0;
+    qn_status s;
+    if ((s = get_num(qc, "bits", &bits, true, path, err)) || (s = get_num(qc, "beta1", &beta1, true, path, err)) ||
+        (s = get_num(qc, "beta2", &beta2, true, path, err)))
+        return s;
+    if (bits != QN_SPQR_HF_BITS || beta1 != QN_SPQR_HF_TILE || beta2 != QN_SPQR_HF_TILE)
+        return qn_err_set(err, QN_ERR_UNSUPPORTED, "%s: SpQR bits %g, beta1 %g, beta2 %g: the Hugging Face SpQR layout "
+                          "exists only for bits 3, beta1 = beta2 = 16", path, bits, beta1, beta2);
+    q->method = QN_METHOD_SPQR;
+    q->hf_spqr_layout = true;
+    q->wbits = QN_SPQR_HF_BITS;
+    q->groupsize = q->qq_groupsize = QN_SPQR_HF_TILE;
+    q->qq_scale_bits = q->qq_zero_bits = QN_SPQR_HF_BITS;
+    q->outlier_threshold = INFINITY;
+    return QN_OK;
+}
+
 qn_status qn_qmethod_config_parse(const json_t *qc, const char *path, qn_quant_config *q, qn_err *err)
 {
     memset(q, 0, sizeof *q);
@@ -468,13 +495,14 @@ qn_status qn_qmethod_config_parse(const json_t *qc, const char *path, qn_quant_c
     const char *m = json_string_value(json_object_get(qc, "method"));
     if (!qm) return qn_err_set(err, QN_ERR_FORMAT, "%s: quantization_config has no quant_method", path);
     if (strcmp(qm, "aqlm") == 0) return parse_aqlm(qc, path, q, err);
+    if (strcmp(qm, "spqr") == 0) return parse_hf_spqr(qc, path, q, err);
     if (strcmp(qm, QN_QSTORE_INT) == 0) {
         q->method = m && strcmp(m, "rtn") == 0 ? QN_METHOD_RTN : QN_METHOD_GPTQ;
     } else if (strcmp(qm, QN_QSTORE_SPQR) == 0) {
         q->method = QN_METHOD_SPQR;
     } else {
         return qn_err_set(err, QN_ERR_UNSUPPORTED, "%s: quant_method '%s' is not supported (%s, %s are)", path, qm,
-                          QN_QSTORE_INT, QN_QSTORE_SPQR ", aqlm");
+                          QN_QSTORE_INT, QN_QSTORE_SPQR ", aqlm, spqr");
     }
     double bits = 0, gs = 0, qqg = 16, qsb = 3, qzb = 3, tau = INFINITY;
     qn_status s;
@@ -654,7 +682,9 @@ qn_status qn_qmethod_packed(const qn_quant_config *q, qn_raw_lookup lk, const ch
     switch (q->method) {
     case QN_METHOD_AQLM: return packed_aqlm(q, lk, base, d_out, d_in, out, keep, err);
     case QN_METHOD_RTN: case QN_METHOD_GPTQ: return packed_int(q, lk, base, d_out, d_in, out, keep, err);
-    case QN_METHOD_SPQR: return packed_spqr(q, lk, base, d_out, d_in, out, keep, err);
+    case QN_METHOD_SPQR:
+        if (q->hf_spqr_layout) return qn_err_set(err, QN_ERR_UNSUPPORTED, "%s: no CPU kernel for the Hugging Face SpQR tiles", base);
+        return packed_spqr(q, lk, base, d_out, d_in, out, keep, err);
     default: return qn_err_set(err, QN_ERR_UNSUPPORTED, "%s: no kernel", base);
     }
 }

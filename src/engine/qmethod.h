@@ -40,6 +40,9 @@ qn_status qn_qmethod_dequantize(const qn_quant_config *q, qn_raw_lookup lk, cons
 qn_status qn_qmethod_packed(const qn_quant_config *q, qn_raw_lookup lk, const char *base, size_t d_out, size_t d_in,
                             qn_linear *out, void **keep, qn_err *err);
 
+/* SpQR quantizer options from a configuration. */
+qn_spqr_opts qn_qmethod_spqr_opts(const qn_quant_config *q);
+
 /* config.json's quantization_config for q, and back (path names the file in messages). */
 json_t   *qn_qmethod_config_json(const qn_quant_config *q);
 qn_status qn_qmethod_config_parse(const json_t *qc, const char *path, qn_quant_config *q, qn_err *err);

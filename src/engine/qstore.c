@@ -173,10 +173,11 @@ qn_raw_lookup qn_raw_lookup_st(const qn_st_file *f)
 
 bool qn_qstore_has(qn_raw_lookup lk, const char *base)
 {
-    char name[256], codes[256];
+    char name[256], codes[256], tiles[256];
     snprintf(name, sizeof name, "%s.qweight", base);
     snprintf(codes, sizeof codes, "%s.codes", base);
-    return lk.has(lk.ctx, name) || lk.has(lk.ctx, codes);
+    snprintf(tiles, sizeof tiles, "%s.dense_weights", base);
+    return lk.has(lk.ctx, name) || lk.has(lk.ctx, codes) || lk.has(lk.ctx, tiles);
 }
 
 /* Fetches <base>.<part> and checks dtype and shape. */

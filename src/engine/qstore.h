@@ -46,6 +46,6 @@ qn_status qn_qstore_fetch(qn_raw_lookup lk, const char *base, const char *part, 
                           const int64_t *shape, const void **data, qn_err *err);
 
 /* Whether base is stored quantized in lk (its qweight exists). */
-bool qn_qstore_has(qn_raw_lookup lk, const char *base);   /* qweight or (AQLM) codes */
+bool qn_qstore_has(qn_raw_lookup lk, const char *base);   /* qweight, (AQLM) codes or (HF SpQR) dense_weights */
 
 #endif

@@ -3,7 +3,8 @@
      DIR/run.jsonl                 appended as events happen
      DIR/blocks/block-NNNN.safetensors   stored linears of each finished block
    and at the end, each written under a temporary name and renamed:
-     DIR/model.safetensors, DIR/stats.safetensors, DIR/config.json, tokenizer files.
+     DIR/model.safetensors, DIR/stats.safetensors, DIR/config.json, tokenizer files,
+     then, for SpQR w3 with 16x16 tiles, the Hugging Face SpQR layout in DIR/hf-spqr/.
    A resumed run reads the finished blocks back, puts their dequantized weights
    into the model and recomputes the next block's inputs through them, so it
    continues exactly where the interrupted run would have been. */
@@ -27,6 +28,7 @@
 #include "engine/qmethod.h"
 #include "engine/runlog.h"
 #include "engine/speed.h"
+#include "engine/spqr_hf.h"
 #include "engine/tensor_set.h"
 
 typedef struct {
@@ -281,8 +283,12 @@ static void remove_previous_run(const char *dir, int n_layers)
                                          "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
                                          "tokenizer.model", "generation_config.json" };
     char path[4200];
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+    char hf[4200];
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         if (qn_path_join(path, sizeof path, dir, names[i])) unlink(path);
+        if (qn_path_join(hf, sizeof hf, dir, QN_SPQR_HF_DIR) && qn_path_join(path, sizeof path, hf, names[i])) unlink(path);
+    }
+    if (qn_path_join(hf, sizeof hf, dir, QN_SPQR_HF_DIR)) rmdir(hf);
     remove_blocks(dir, n_layers > 4096 ? 4096 : n_layers);
 }
 
@@ -331,6 +337,26 @@ static qn_status calibration_tokens(job_state *js, int32_t **out, qn_err *err)
     return QN_OK;
 }
 
+/* The Hugging Face SpQR layout beside quench's own, where the configuration and every layer's shape allow it. */
+static qn_status write_hf_spqr(job_state *js, qn_err *err)
+{
+    if (!qn_spqr_hf_config_fits(&js->cfg)) return QN_OK;
+    const qn_config *c = &js->model->cfg;
+    char why[160], path[4200];
+    size_t d_ins[3] = { (size_t)c->dim, (size_t)c->n_heads * c->head_dim, (size_t)c->hidden_dim };
+    for (int i = 0; i < 3; i++)
+        if (!qn_spqr_hf_shape_fits((size_t)c->dim, d_ins[i], why, sizeof why)) {
+            char msg[256];
+            snprintf(msg, sizeof msg, "Hugging Face SpQR layout not written: %s", why);
+            qn_emit(js->user, &(qn_event){ .kind = QN_EV_WARNING, .stage = "write", .text = msg,
+                                           .text_len = (int64_t)strlen(msg) });
+            return QN_OK;
+        }
+    qn_status s = path_in(path, sizeof path, js->dir, QN_SPQR_HF_DIR, err);
+    if (!s) s = qn_spqr_hf_export(js->dir, path, err);
+    return s;
+}
+
 static qn_status finish(job_state *js, qn_err *err)
 {
     qn_status s;
@@ -341,6 +367,7 @@ static qn_status finish(job_state *js, qn_err *err)
     if (js->stats.n && (s = qn_tensor_set_write(&js->stats, path, NULL, err))) return s;
     if ((s = write_config(js, err))) return s;   /* last: its presence marks a complete model */
     remove_blocks(js->dir, js->model->cfg.n_layers);
+    if ((s = write_hf_spqr(js, err))) return s;
     double bits = js->params_sum > 0 ? js->bits_sum / js->params_sum : 0;
     return log_event(js, json_pack("{s:s, s:f, s:f}", "event", "end", "bits", bits, "seconds", qn_now() - js->t0), err);
 }
