@@ -23,7 +23,7 @@ static const char k_usage[] =
     "quench quantize MODEL (--preset NAME | --method rtn|gptq|spqr|aqlm) --calib TEXT --out DIR\n"
     "         [--codebooks M --codebook-bits B --group G [--beam K] [--tol T]]   (aqlm)\n"
     "         [--wbits B] [--groupsize G] [--percdamp P] [--act-order | --permutation-order identity|act_order]\n"
-    "         [--qq-groupsize B2] [--qq-scale-bits B] [--qq-zero-bits B] [--outlier-threshold TAU|inf]\n"
+    "         [--qq-groupsize B2] [--qq-scale-bits B] [--qq-zero-bits B] [--outlier-threshold TAU|inf] [--plain-stats]\n"
     "         [--nsamples N] [--seqlen L] [--seed S] [--eval-ctx C] [--threads T] [--force] [--json]\n"
     "       quench quantize --resume DIR [--threads T]";
 
@@ -49,7 +49,7 @@ static void on_event(void *ctx, const qn_event *ev)
 /* Option ids past the ASCII range. */
 enum { O_PRESET = 256, O_METHOD, O_CALIB, O_OUT, O_WBITS, O_GROUP, O_DAMP, O_ACT, O_PERM, O_QQG, O_QQS, O_QQZ,
        O_TAU, O_NS, O_SL, O_SEED, O_EVAL, O_THREADS, O_FORCE, O_RESUME, O_JSON, O_HELP,
-       O_CODEBOOKS, O_CBBITS, O_AGROUP, O_BEAM, O_TOL };
+       O_CODEBOOKS, O_CBBITS, O_AGROUP, O_BEAM, O_TOL, O_PLAIN };
 
 static bool apply_option(int ch, const char *v, qn_quant_config *q)
 {
@@ -78,6 +78,7 @@ static bool apply_option(int ch, const char *v, qn_quant_config *q)
     case O_SL: return qn_arg_size("quantize", "--seqlen", v, 2, 1 << 20, &q->seqlen);
     case O_SEED: if (!qn_arg_u64("quantize", "--seed", v, &u)) return false; q->seed = u; return true;
     case O_EVAL: return qn_arg_size("quantize", "--eval-ctx", v, 0, 1 << 24, &q->eval_ctx);
+    case O_PLAIN: q->plain_stats = true; return true;
     case O_CODEBOOKS: if (!qn_arg_size("quantize", "--codebooks", v, 1, 8, &z)) return false; q->codebooks = (int)z; return true;
     case O_CBBITS: if (!qn_arg_size("quantize", "--codebook-bits", v, 1, 16, &z)) return false; q->codebook_bits = (int)z; return true;
     case O_AGROUP: return qn_arg_size("quantize", "--group", v, 1, 64, &q->group);
@@ -96,7 +97,7 @@ static const struct option k_longopts[] = {
     { "qq-scale-bits", required_argument, 0, O_QQS }, { "qq-zero-bits", required_argument, 0, O_QQZ },
     { "outlier-threshold", required_argument, 0, O_TAU }, { "nsamples", required_argument, 0, O_NS },
     { "seqlen", required_argument, 0, O_SL }, { "seed", required_argument, 0, O_SEED },
-    { "eval-ctx", required_argument, 0, O_EVAL }, { "threads", required_argument, 0, O_THREADS },
+    { "eval-ctx", required_argument, 0, O_EVAL }, { "plain-stats", no_argument, 0, O_PLAIN }, { "threads", required_argument, 0, O_THREADS },
     { "force", no_argument, 0, O_FORCE }, { "resume", required_argument, 0, O_RESUME },
     { "json", no_argument, 0, O_JSON }, { "help", no_argument, 0, O_HELP },
     { "codebooks", required_argument, 0, O_CODEBOOKS }, { "codebook-bits", required_argument, 0, O_CBBITS },

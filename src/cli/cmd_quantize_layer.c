@@ -30,13 +30,13 @@ static const char k_usage[] =
     "quench quantize-layer LAYER.safetensors --method rtn|gptq|spqr|aqlm [--wbits B] [--groupsize|--beta1 N] "
     "[--qq-groupsize|--beta2 N] [--qq-bits B] [--qq-scale-bits B] [--qq-zero-bits B] "
     "[--outlier-threshold TAU|inf] [--permutation-order identity|act_order] [--act-order] [--percdamp F] "
-    "[--blocksize N] [--codebooks M --codebook-bits B --group G [--out-group 1] [--beam K] [--tol T] [--seed S]] "
+    "[--blocksize N] [--plain-stats] [--codebooks M --codebook-bits B --group G [--out-group 1] [--beam K] [--tol T] [--seed S]] "
     "[--threads T] [--json]";
 
 /* Options a method may accept (a bit each), so a misplaced one is an error, not ignored. */
 enum {
     OPT_WBITS = 1 << 0, OPT_GROUPSIZE = 1 << 1, OPT_QQ_GROUPSIZE = 1 << 2, OPT_QQ_SCALE = 1 << 3,
-    OPT_QQ_ZERO = 1 << 4, OPT_OUTLIER = 1 << 5, OPT_ORDER = 1 << 6, OPT_PERCDAMP = 1 << 7, OPT_BLOCKSIZE = 1 << 8,
+    OPT_QQ_ZERO = 1 << 4, OPT_OUTLIER = 1 << 5, OPT_ORDER = 1 << 6, OPT_PERCDAMP = 1 << 7, OPT_BLOCKSIZE = 1 << 8, OPT_PLAIN = 1 << 10,
     OPT_AQLM = 1 << 9,   /* --codebooks, --codebook-bits, --group, --out-group, --beam, --tol, --seed */
 };
 
@@ -116,13 +116,14 @@ static qn_status run_spqr(const layer_opts *o, const qn_layer_problem *p, qn_eve
     if (o->set & OPT_PERCDAMP) so.percdamp = o->percdamp;
     if (o->set & OPT_ORDER) so.act_order = o->act_order;
     if (o->set & OPT_BLOCKSIZE) so.blocksize = o->blocksize;
+    if (o->set & OPT_PLAIN) so.refine_stats = false;
     qn_spqr_layer L = {0};
     qn_status s = qn_spqr_quantize_layer(p, &so, sink, cancel, &out->res, &L, err);
     if (s != QN_OK) return s;
     out->bits_stored = qn_spqr_bits_stored(&L);
-    snprintf(out->config, sizeof out->config, "spqr w%d beta1 %zu beta2 %zu stats %d/%d bits tau %g %s damp %g",
-             so.bits, L.beta1, L.beta2, so.qq_scale_bits, so.qq_zero_bits, so.outlier_threshold,
-             order_name(so.act_order), so.percdamp);
+    snprintf(out->config, sizeof out->config, "spqr w%d beta1 %zu beta2 %zu stats %d/%d bits%s tau %g %s damp %g",
+             so.bits, L.beta1, L.beta2, so.qq_scale_bits, so.qq_zero_bits, so.refine_stats ? " refined" : "",
+             so.outlier_threshold, order_name(so.act_order), so.percdamp);
     qn_spqr_layer_done(&L);
     return QN_OK;
 }
@@ -170,7 +171,7 @@ static const struct {
     { "rtn", OPT_WBITS | OPT_GROUPSIZE, run_rtn },
     { "gptq", OPT_WBITS | OPT_GROUPSIZE | OPT_PERCDAMP | OPT_ORDER | OPT_BLOCKSIZE, run_gptq },
     { "spqr", OPT_WBITS | OPT_GROUPSIZE | OPT_QQ_GROUPSIZE | OPT_QQ_SCALE | OPT_QQ_ZERO | OPT_OUTLIER | OPT_ORDER |
-              OPT_PERCDAMP | OPT_BLOCKSIZE, run_spqr },
+              OPT_PERCDAMP | OPT_BLOCKSIZE | OPT_PLAIN, run_spqr },
     { "aqlm", OPT_AQLM, run_aqlm },
 };
 
@@ -217,6 +218,7 @@ int qn_cmd_quantize_layer(int argc, char **argv)
         { "permutation-order", required_argument, 0, 'p' }, { "act-order", no_argument, 0, 'a' },
         { "percdamp", required_argument, 0, 'd' }, { "blocksize", required_argument, 0, 'b' },
         { "threads", required_argument, 0, 'T' }, { "json", no_argument, 0, 'j' }, { "help", no_argument, 0, 'h' },
+        { "plain-stats", no_argument, 0, 'P' },
         { "codebooks", required_argument, 0, 'A' }, { "codebook-bits", required_argument, 0, 'A' },
         { "group", required_argument, 0, 'A' }, { "out-group", required_argument, 0, 'A' },
         { "beam", required_argument, 0, 'A' }, { "tol", required_argument, 0, 'A' }, { "seed", required_argument, 0, 'A' },
@@ -255,6 +257,7 @@ int qn_cmd_quantize_layer(int argc, char **argv)
             o.set |= OPT_ORDER;
             break;
         case 'a': o.act_order = true; o.set |= OPT_ORDER; break;
+        case 'P': o.set |= OPT_PLAIN; break;
         case 'd': if (!qn_arg_float(cmd, "--percdamp", optarg, 0, 1e6, &o.percdamp)) return 2;
                   o.set |= OPT_PERCDAMP; break;
         case 'b': if (!qn_arg_size(cmd, "--blocksize", optarg, 1, 1 << 20, &o.blocksize)) return 2;

@@ -118,6 +118,7 @@ qn_spqr_opts qn_qmethod_spqr_opts(const qn_quant_config *q)
     o.outlier_threshold = q->outlier_threshold;
     o.act_order = q->act_order;
     o.percdamp = q->percdamp;
+    o.refine_stats = !q->plain_stats;
     return o;
 }
 
@@ -426,6 +427,7 @@ json_t *qn_qmethod_config_json(const qn_quant_config *q)
         json_object_set_new(o, "qq_groupsize", json_integer((json_int_t)q->qq_groupsize));
         json_object_set_new(o, "qq_scale_bits", json_integer(q->qq_scale_bits));
         json_object_set_new(o, "qq_zero_bits", json_integer(q->qq_zero_bits));
+        json_object_set_new(o, "refine_stats", json_boolean(!q->plain_stats));
         json_object_set_new(o, "outlier_threshold",
                             isinf(q->outlier_threshold) ? json_string("inf") : json_real(q->outlier_threshold));
     }
@@ -521,6 +523,7 @@ qn_status qn_qmethod_config_parse(const json_t *qc, const char *path, qn_quant_c
     q->qq_zero_bits = (int)qzb;
     q->outlier_threshold = tau;
     q->act_order = json_is_true(json_object_get(qc, "act_order"));
+    q->plain_stats = json_is_false(json_object_get(qc, "refine_stats"));
     q->percdamp = json_number_value(json_object_get(qc, "percdamp"));
     return parse_calibration(qc, path, q, err);
 }

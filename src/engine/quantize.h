@@ -36,6 +36,7 @@ typedef struct {
     size_t qq_groupsize;       /* spqr: beta2 */
     int    qq_scale_bits, qq_zero_bits;
     double outlier_threshold;  /* spqr: tau; INFINITY = none */
+    bool   plain_stats;        /* spqr: the research code's statistics, without quench's refinement (spqr.h) */
     bool   hf_spqr_layout;     /* spqr: stored in the Hugging Face SpQR tiles (spqr_hf.h), not quench-spqr */
     /* aqlm */
     int    codebooks, codebook_bits;

@@ -18,7 +18,7 @@ qn_spqr_opts qn_spqr_opts_default(void)
 {
     return (qn_spqr_opts){ .bits = 3, .beta1 = 16, .beta2 = 16, .qq_scale_bits = 3, .qq_zero_bits = 3,
                            .outlier_threshold = 0.2, .act_order = true, .percdamp = 1.0,
-                           .blocksize = QN_GPTQ_BLOCKSIZE };
+                           .blocksize = QN_GPTQ_BLOCKSIZE, .refine_stats = true };
 }
 
 void qn_spqr_layer_done(qn_spqr_layer *L)
@@ -227,20 +227,67 @@ static void replace_likely_outliers(float *x, const float *red, size_t n, float 
         if (red[k] > thr) x[k] = mean;
 }
 
+#define ROUND_MAGIC 12582912.0f   /* 1.5 * 2^23: (v + M) - M rounds |v| < 2^22 to nearest even, vectorizably */
+
+/* sum_k w_k (q(x_k) - x_k)^2 on the grid (s, z), w_k = 1 / U_kk^2: the GPTQ loss of
+   rounding a group, to first order. The rounding is qn_rtn_code's, multiplied by
+   1/s instead of divided by s (a last-ulp difference at most; this only ranks grids). */
+static float group_loss(const float *x, const float *w, size_t n, float s, float z, int maxq)
+{
+    float inv = 1.0f / (s > QN_RTN_SCALE_FLOOR ? s : QN_RTN_SCALE_FLOOR), top = (float)maxq, e = 0;
+    for (size_t k = 0; k < n; k++) {
+        float v = x[k] * inv + z;
+        v = v < 0.0f ? 0.0f : v > top ? top : v;
+        float t = s * (((v + ROUND_MAGIC) - ROUND_MAGIC) - z) - x[k];
+        e += w[k] * t * t;
+    }
+    return e;
+}
+
+#define CLIP_STEPS 10
+#define CLIP_MAX   0.3f   /* at most this fraction of the range is cut */
+
+/* First-level fit with clipping [quench; the research code fits min-max]: the
+   min-max range, and ranges cut at the low end, the high end or both by up to
+   30% of it, keeping the one of least group_loss. */
+static void fit_clipped(const float *x, const float *w, size_t n, int bits, float *scale, float *zero)
+{
+    float lo = x[0], hi = x[0];
+    for (size_t k = 1; k < n; k++) {
+        lo = x[k] < lo ? x[k] : lo;
+        hi = x[k] > hi ? x[k] : hi;
+    }
+    int maxq = (1 << bits) - 1;
+    qn_rtn_fit_range(lo, hi, bits, scale, zero);
+    float best = group_loss(x, w, n, *scale, *zero, maxq), range = hi - lo;
+    for (int i = 1; i <= CLIP_STEPS && range > 0; i++) {
+        float t = CLIP_MAX * range * (float)i / CLIP_STEPS;
+        const float cut[3][2] = { { t, 0 }, { 0, t }, { t / 2, t / 2 } };
+        for (int c = 0; c < 3; c++) {
+            float s, z;
+            qn_rtn_fit_range(lo + cut[c][0], hi - cut[c][1], bits, &s, &z);
+            float e = group_loss(x, w, n, s, z, maxq);
+            if (e < best) { best = e; *scale = s; *zero = z; }
+        }
+    }
+}
+
 typedef struct {
     qn_spqr_layer *L;
+    bool           refine;               /* fit_clipped and choose_stat_codes (qn_spqr_opts.refine_stats) */
     float          thr;                  /* absolute outlier threshold; INFINITY for none */
     float         *raw_scale, *raw_zero; /* (d_out) first-level fit before bilevel quantization */
     float         *scale, *zero;         /* (d_out) what rounding uses: exactly the stored values */
-    float         *scratch;              /* (d_out, 2 beta1) a row's group and its reductions */
+    float         *scratch;              /* (d_out, 2 beta1) a row's group, then its reductions or loss weights */
     uint8_t       *is_outlier;           /* (d_out, d_in) */
 } spqr_ctx;
 
 /* Second level [SpQR, Sec. 4.1]: the beta2 first-level statistics raw[r0:r1) of one
-   column group get their own min-max grid of qq_bits (fp16 scale s2 and zero z2);
+   column group get their own min-max grid of qq_bits (fp16 scale s2 and zero z2),
+   its range narrowed about its centre by the factor shrink (1 = the research code);
    deq receives what they dequantize to. With qq_bits = 16 they are stored as fp16. */
-static void quantize_stats(const float *raw, size_t r0, size_t r1, int qq_bits, uint8_t *codes, uint16_t *s2,
-                           uint16_t *z2, uint16_t *f16, float *deq)
+static void quantize_stats(const float *raw, size_t r0, size_t r1, int qq_bits, float shrink, uint8_t *codes,
+                           uint16_t *s2, uint16_t *z2, uint16_t *f16, float *deq)
 {
     if (qq_bits == QN_SPQR_FP16_STATS) {
         for (size_t r = r0; r < r1; r++) {
@@ -249,8 +296,14 @@ static void quantize_stats(const float *raw, size_t r0, size_t r1, int qq_bits, 
         }
         return;
     }
-    float s, z;
-    qn_rtn_fit(raw + r0, r1 - r0, qq_bits, &s, &z);
+    float s, z, lo = raw[r0], hi = raw[r0];
+    for (size_t r = r0 + 1; r < r1; r++) {
+        lo = raw[r] < lo ? raw[r] : lo;
+        hi = raw[r] > hi ? raw[r] : hi;
+    }
+    float mid = 0.5f * (lo + hi);
+    if (shrink == 1.0f) qn_rtn_fit_range(lo, hi, qq_bits, &s, &z);   /* bit for bit the research code's */
+    else qn_rtn_fit_range(mid - shrink * (mid - lo), mid + shrink * (hi - mid), qq_bits, &s, &z);
     *s2 = qn_f32_to_f16(s);
     *z2 = qn_f32_to_f16(z);
     s = qn_f16_to_f32(*s2);
@@ -258,6 +311,80 @@ static void quantize_stats(const float *raw, size_t r0, size_t r1, int qq_bits, 
     for (size_t r = r0; r < r1; r++) {
         codes[r] = qn_rtn_code(raw[r], s, z, (1 << qq_bits) - 1);
         deq[r] = qn_rtn_dequant(codes[r], s, z);
+    }
+}
+
+/* Both statistics of the rows [r0, r1) through the second level, with range factors shrink[scale, zero]. */
+static void second_level(spqr_ctx *ctx, size_t r0, size_t r1, size_t off1, size_t off2, const float shrink[2])
+{
+    qn_spqr_layer *L = ctx->L;
+    quantize_stats(ctx->raw_scale, r0, r1, L->qq_scale_bits, shrink[0], L->scale_codes ? L->scale_codes + off1 : NULL,
+                   L->scale_scale ? L->scale_scale + off2 : NULL, L->scale_zero ? L->scale_zero + off2 : NULL,
+                   L->scale_f16 ? L->scale_f16 + off1 : NULL, ctx->scale);
+    quantize_stats(ctx->raw_zero, r0, r1, L->qq_zero_bits, shrink[1], L->zero_codes ? L->zero_codes + off1 : NULL,
+                   L->zero_scale ? L->zero_scale + off2 : NULL, L->zero_zero ? L->zero_zero + off2 : NULL,
+                   L->zero_f16 ? L->zero_f16 + off1 : NULL, ctx->zero);
+}
+
+/* The second-level ranges [quench; the research code takes min-max]: each
+   statistic's range narrowed about its centre by one of a few factors, the pair
+   whose nearest codes give the rows the least total group_loss (an extreme row
+   then clamps so that the others get a finer grid). */
+static void choose_second_level(spqr_ctx *ctx, size_t r0, size_t r1, size_t width, size_t off1, size_t off2,
+                                float shrink[2])
+{
+    static const float factors[] = { 1.0f, 0.85f, 0.7f, 0.55f };
+    const size_t nf = sizeof factors / sizeof factors[0];
+    qn_spqr_layer *L = ctx->L;
+    if (!L->scale_codes && !L->zero_codes) return;   /* fp16 statistics: nothing to choose */
+    int maxq = (1 << L->bits) - 1;
+    float best = INFINITY;
+    for (size_t a = 0; a < (L->scale_codes ? nf : 1); a++)
+        for (size_t b = 0; b < (L->zero_codes ? nf : 1); b++) {
+            float f[2] = { factors[a], factors[b] }, total = 0;
+            second_level(ctx, r0, r1, off1, off2, f);
+            for (size_t r = r0; r < r1; r++) {
+                const float *x = ctx->scratch + r * 2 * L->beta1;
+                total += group_loss(x, x + L->beta1, width, ctx->scale[r], ctx->zero[r], maxq);
+            }
+            if (total < best) {
+                best = total;
+                shrink[0] = f[0];
+                shrink[1] = f[1];
+            }
+        }
+}
+
+/* Each row's scale and zero codes chosen together, among all pairs on the
+   tile's second-level grids, for the least group_loss of its (outlier-free)
+   group [quench; the research code rounds each statistic to its nearest code,
+   which ignores how the two errors combine]. */
+#define STAT_CODE_REACH 2   /* codes tried around the nearest ones: all 64 pairs gain ~1% more error at 2.5x the time */
+
+static void choose_stat_codes(spqr_ctx *ctx, size_t r0, size_t r1, size_t width, size_t off1, size_t off2)
+{
+    qn_spqr_layer *L = ctx->L;
+    float ss = qn_f16_to_f32(L->scale_scale[off2]), sz = qn_f16_to_f32(L->scale_zero[off2]);
+    float zs = qn_f16_to_f32(L->zero_scale[off2]), zz = qn_f16_to_f32(L->zero_zero[off2]);
+    int maxq = (1 << L->bits) - 1, n_sc = 1 << L->qq_scale_bits, n_zc = 1 << L->qq_zero_bits;
+    for (size_t r = r0; r < r1; r++) {
+        const float *x = ctx->scratch + r * 2 * L->beta1, *w = x + L->beta1;   /* as spqr_fit left them */
+        float best = group_loss(x, w, width, ctx->scale[r], ctx->zero[r], maxq);
+        int s0 = L->scale_codes[off1 + r], z0 = L->zero_codes[off1 + r];
+        for (int sc = s0 - STAT_CODE_REACH < 0 ? 0 : s0 - STAT_CODE_REACH; sc < n_sc && sc <= s0 + STAT_CODE_REACH; sc++) {
+            float s = qn_rtn_dequant((uint8_t)sc, ss, sz);
+            if (!(s > QN_RTN_SCALE_FLOOR)) continue;
+            for (int zc = z0 - STAT_CODE_REACH < 0 ? 0 : z0 - STAT_CODE_REACH; zc < n_zc && zc <= z0 + STAT_CODE_REACH; zc++) {
+                float z = qn_rtn_dequant((uint8_t)zc, zs, zz), e = group_loss(x, w, width, s, z, maxq);
+                if (e < best) {
+                    best = e;
+                    L->scale_codes[off1 + r] = (uint8_t)sc;
+                    L->zero_codes[off1 + r] = (uint8_t)zc;
+                    ctx->scale[r] = s;
+                    ctx->zero[r] = z;
+                }
+            }
+        }
     }
 }
 
@@ -277,16 +404,20 @@ static void spqr_fit(void *vctx, const float *W, size_t ld, size_t r0, size_t r1
             loo_reduction(x, u_diag, width, L->bits, red);
             replace_likely_outliers(x, red, width, ctx->thr);
         }
-        qn_rtn_fit(x, width, L->bits, &ctx->raw_scale[r], &ctx->raw_zero[r]);
+        if (!ctx->refine) {
+            qn_rtn_fit(x, width, L->bits, &ctx->raw_scale[r], &ctx->raw_zero[r]);
+            continue;
+        }
+        float *w = red;   /* the reductions are spent: the slot now holds the loss weights */
+        for (size_t k = 0; k < width; k++) w[k] = 1.0f / (u_diag[k] * u_diag[k]);
+        fit_clipped(x, w, width, L->bits, &ctx->raw_scale[r], &ctx->raw_zero[r]);
     }
     size_t g = c0 / L->beta1, h = r0 / L->beta2;
     size_t off1 = g * L->d_out, off2 = g * L->n_row_groups + h;
-    quantize_stats(ctx->raw_scale, r0, r1, L->qq_scale_bits, L->scale_codes ? L->scale_codes + off1 : NULL,
-                   L->scale_scale ? L->scale_scale + off2 : NULL, L->scale_zero ? L->scale_zero + off2 : NULL,
-                   L->scale_f16 ? L->scale_f16 + off1 : NULL, ctx->scale);
-    quantize_stats(ctx->raw_zero, r0, r1, L->qq_zero_bits, L->zero_codes ? L->zero_codes + off1 : NULL,
-                   L->zero_scale ? L->zero_scale + off2 : NULL, L->zero_zero ? L->zero_zero + off2 : NULL,
-                   L->zero_f16 ? L->zero_f16 + off1 : NULL, ctx->zero);
+    float shrink[2] = { 1.0f, 1.0f };
+    if (ctx->refine) choose_second_level(ctx, r0, r1, width, off1, off2, shrink);
+    second_level(ctx, r0, r1, off1, off2, shrink);
+    if (ctx->refine && L->scale_codes && L->zero_codes) choose_stat_codes(ctx, r0, r1, width, off1, off2);
 }
 
 /* One weight [SpQR, Alg. 1, lines 10-14]: round it on the group's grid; if its
@@ -355,6 +486,7 @@ qn_status qn_spqr_quantize_layer(const qn_layer_problem *p, const qn_spqr_opts *
     }
     bool outliers = isfinite(opts->outlier_threshold);
     ctx.L = &L;
+    ctx.refine = opts->refine_stats;
     ctx.thr = outliers ? (float)(opts->outlier_threshold * outlier_scale(&st)) : INFINITY;
     ctx.raw_scale = malloc(p->d_out * sizeof(float));
     ctx.raw_zero = malloc(p->d_out * sizeof(float));

@@ -8,6 +8,11 @@
    quantization); weights whose leave-one-out loss reduction exceeds tau are
    left out of the fit, and weights whose GPTQ error (w - q)^2 / U_jj^2 exceeds
    tau are kept as fp16 outliers (CSR) instead of their code.
+   Beyond the research code (refine_stats, on by default): each row's first-level
+   range may be clipped (up to 30% of it, whichever cut rounds the group with the
+   least H-weighted loss), and with quantized statistics each row's scale and zero
+   codes are chosen together on the tile's second-level grids for that loss,
+   instead of each rounded to its nearest code. Same bits, lower error.
    Not here: the "simplified" outlier criterion, permutations other than
    identity and act_order, symmetric or rounded zeros, kernel layouts (the CPU
    kernels convert from qn_spqr_layer). */
@@ -33,10 +38,11 @@ typedef struct {
     bool   act_order;          /* columns by decreasing diag H (--permutation_order act_order) */
     double percdamp;           /* damping, fraction of mean(diag H) */
     size_t blocksize;          /* GPTQ block, QN_GPTQ_BLOCKSIZE */
+    bool   refine_stats;       /* quench's refinement of the statistics (below); false = the research code exactly */
 } qn_spqr_opts;
 
 /* w3, beta1 = beta2 = 16, 3-bit statistics, tau = 0.2, act_order, damping 1.0,
-   blocks of 128: the research code's LLaMA recipe (its README). */
+   blocks of 128: the research code's LLaMA recipe (its README), with refine_stats. */
 qn_spqr_opts qn_spqr_opts_default(void);
 
 /* The compressed layer. Everything is in sweep column order: sweep column j is
