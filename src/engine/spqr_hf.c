@@ -365,11 +365,13 @@ qn_status qn_spqr_hf_export(const char *src, const char *dst, qn_err *err)
     if (!s) s = qn_tensor_set_write(&out, out_path, meta, err);
     if (!s) s = copy_tokenizer(src, dst, err);
     if (!s) {
-        json_object_set_new(root, "quantization_config", hf_quantization_config(&q, shapes));
+        json_t *cfg = qn_config_json(&c);
+        json_object_set_new(cfg, "quantization_config", hf_quantization_config(&q, shapes));
         shapes = NULL;
-        json_object_set_new(root, "torch_dtype", json_string("float16"));
+        json_object_set_new(cfg, "torch_dtype", json_string("float16"));
         s = join(out_path, sizeof out_path, dst, "config.json", err);
-        if (!s) s = qn_json_save(root, out_path, err);   /* last: its presence marks a complete folder */
+        if (!s) s = qn_json_save(cfg, out_path, err);   /* last: its presence marks a complete folder */
+        json_decref(cfg);
     }
     json_decref(shapes);
     json_decref(root);

@@ -24,15 +24,15 @@ import sys
 import numpy as np
 import torch
 from safetensors.numpy import load_file
-from transformers import LlamaConfig, LlamaForCausalLM, SpQRConfig
+from transformers import AutoConfig, LlamaForCausalLM, SpQRConfig
 
 LOGIT_TOL = 1e-3
 folder = sys.argv[1]
 quench = sys.argv[2] if len(sys.argv) > 2 else "./quench"
 prompts = ["Once upon a time", "Tom and his dog went to the park.", "The little bird"]
 
-config = json.load(open(f"{folder}/config.json"))
-qc = SpQRConfig.from_dict(config["quantization_config"])
+hf_config = AutoConfig.from_pretrained(folder)   # the folder's config.json, as from_pretrained reads it
+qc = SpQRConfig.from_dict(hf_config.quantization_config)
 assert (qc.bits, qc.beta1, qc.beta2) == (3, 16, 16), (qc.bits, qc.beta1, qc.beta2)
 tensors = load_file(f"{folder}/model.safetensors")
 dtypes = {"dense_weights": np.int64, "row_offsets": np.int32, "col_vals": np.int32, "in_perm": np.int32}
@@ -73,8 +73,8 @@ def decode(base, rows, cols):
     return out
 
 
-hf_config = {k: v for k, v in config.items() if k != "quantization_config"}
-model = LlamaForCausalLM(LlamaConfig(**hf_config)).float().eval()
+del hf_config.quantization_config   # built unquantized here: the weights come from decode()
+model = LlamaForCausalLM(hf_config).float().eval()
 state = {}
 n_quantized = 0
 for name, p in model.state_dict().items():
