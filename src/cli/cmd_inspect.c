@@ -15,6 +15,7 @@
 #include "engine/ggml_quants.h"
 #include "engine/llama_layout.h"
 #include "engine/model_hf.h"
+#include "engine/qmethod.h"
 
 static const char k_usage[] = "quench inspect MODEL [--json]";
 
@@ -56,6 +57,18 @@ static const char *kind_name(qn_source_kind k)
     return k == QN_SRC_HF ? "huggingface" : k == QN_SRC_GGUF ? "gguf" : "llama2c";
 }
 
+/* What a quantized folder holds, or NULL (one static buffer). */
+static const char *quantization_line(const char *path, qn_source_kind kind, char *method, size_t cap)
+{
+    static char line[256];
+    qn_quant_config q;
+    bool found = false;
+    qn_err err = {0};
+    if (kind != QN_SRC_HF || qn_qmethod_config_read(path, &found, method, cap, &q, &err) || !found) return NULL;
+    qn_quant_config_describe(&q, line, sizeof line);
+    return line;
+}
+
 static void print_text(const char *path, qn_source_kind kind, const qn_config *c, const qn_tensor_list *l)
 {
     printf("%s (%s)\n", path, kind_name(kind));
@@ -67,6 +80,9 @@ static void print_text(const char *path, qn_source_kind kind, const qn_config *c
            c->rope_scaling == QN_ROPE_SCALING_LLAMA3 ? " (llama3 scaling)"
            : c->rope_scaling == QN_ROPE_SCALING_LINEAR ? " (linear scaling)" : "",
            c->rms_eps, c->tie_embeddings ? "yes" : "no");
+    char method[32];
+    const char *quant = quantization_line(path, kind, method, sizeof method);
+    if (quant) printf("  quantization   %s: %s\n", method, quant);
     printf("  size on disk   %llu bytes in %zu file(s)\n\n", (unsigned long long)l->file_bytes, l->n_files);
     for (size_t i = 0; i < l->n; i++) {
         const qn_tensor_info *t = &l->tensors[i];
@@ -99,6 +115,9 @@ static void print_json(const char *path, qn_source_kind kind, const qn_config *c
                           "context", c->max_seq_len, "rope_theta", (double)c->rope_theta,
                           "tie_embeddings", c->tie_embeddings, "size_bytes", (json_int_t)l->file_bytes,
                           "tensors", tensors);
+    char method[32];
+    const char *quant = quantization_line(path, kind, method, sizeof method);
+    if (quant) json_object_set_new(o, "quantization", json_pack("{s:s, s:s}", "quant_method", method, "summary", quant));
     json_dumpf(o, stdout, JSON_INDENT(1));
     putchar('\n');
     json_decref(o);

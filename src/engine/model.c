@@ -11,7 +11,6 @@
 #include "engine/llama_layout.h"
 #include "engine/model_gguf.h"
 #include "engine/model_hf.h"
-#include "engine/json_file.h"
 #include "engine/qmethod.h"
 
 static bool is_gguf(const char *path)
@@ -141,28 +140,7 @@ qn_linear *qn_model_linear(qn_model *m, int role, int layer)
 static qn_status read_quant_config(qn_model *m, qn_quant_config *q, qn_err *err)
 {
     if (m->source != QN_SRC_HF) return QN_OK;
-    char path[4200];
-    qn_path_join(path, sizeof path, m->path, "config.json");
-    json_t *root = NULL;
-    qn_status s = qn_json_load(path, &root, err);
-    if (s) return s;
-    json_t *qc = json_object_get(root, "quantization_config");
-    json_t *legacy = NULL;
-    if (!qc && json_is_object(json_object_get(root, "aqlm"))) {
-        /* older AQLM checkpoints: model_type llama_aqlm and a top-level "aqlm" block */
-        legacy = json_deep_copy(json_object_get(root, "aqlm"));
-        json_object_set_new(legacy, "quant_method", json_string("aqlm"));
-        qc = legacy;
-    }
-    if (qc) {
-        const char *qm = json_string_value(json_object_get(qc, "quant_method"));
-        snprintf(m->quant_method, sizeof m->quant_method, "%s", qm ? qm : "?");
-        s = qn_qmethod_config_parse(qc, path, q, err);
-        m->quantized = s == QN_OK;
-    }
-    json_decref(legacy);
-    json_decref(root);
-    return s;
+    return qn_qmethod_config_read(m->path, &m->quantized, m->quant_method, sizeof m->quant_method, q, err);
 }
 
 static qn_status raw_find(void *ctx, const char *name, const qn_st_tensor **t, const char **file, qn_err *err)

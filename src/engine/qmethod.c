@@ -2,10 +2,13 @@
 #include "engine/qmethod.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "engine/aqlm.h"
+#include "engine/fileio.h"
+#include "engine/json_file.h"
 #include "engine/gptq.h"
 #include "kernels/aqlm_cpu.h"
 #include "kernels/layouts.h"
@@ -689,5 +692,58 @@ qn_status qn_qmethod_packed(const qn_quant_config *q, qn_raw_lookup lk, const ch
         if (q->hf_spqr_layout) return qn_err_set(err, QN_ERR_UNSUPPORTED, "%s: no CPU kernel for the Hugging Face SpQR tiles", base);
         return packed_spqr(q, lk, base, d_out, d_in, out, keep, err);
     default: return qn_err_set(err, QN_ERR_UNSUPPORTED, "%s: no kernel", base);
+    }
+}
+
+qn_status qn_qmethod_config_read(const char *dir, bool *found, char *quant_method, size_t cap, qn_quant_config *q,
+                                 qn_err *err)
+{
+    char path[4200];
+    *found = false;
+    if (!qn_path_join(path, sizeof path, dir, "config.json")) return qn_err_set(err, QN_ERR_ARG, "path too long: %s", dir);
+    json_t *root = NULL;
+    qn_status s = qn_json_load(path, &root, err);
+    if (s) return s;
+    json_t *qc = json_object_get(root, "quantization_config");
+    json_t *legacy = NULL;
+    if (!qc && json_is_object(json_object_get(root, "aqlm"))) {
+        /* older AQLM checkpoints: model_type llama_aqlm and a top-level "aqlm" block */
+        legacy = json_deep_copy(json_object_get(root, "aqlm"));
+        json_object_set_new(legacy, "quant_method", json_string("aqlm"));
+        qc = legacy;
+    }
+    if (qc) {
+        const char *qm = json_string_value(json_object_get(qc, "quant_method"));
+        snprintf(quant_method, cap, "%s", qm ? qm : "?");
+        s = qn_qmethod_config_parse(qc, path, q, err);
+        *found = s == QN_OK;
+    }
+    json_decref(legacy);
+    json_decref(root);
+    return s;
+}
+
+void qn_quant_config_describe(const qn_quant_config *q, char *buf, size_t cap)
+{
+    const char *name = qn_method_name(q->method);
+    switch (q->method) {
+    case QN_METHOD_AQLM:
+        snprintf(buf, cap, "aqlm %dx%d, groups of %zu", q->codebooks, q->codebook_bits, q->group);
+        break;
+    case QN_METHOD_SPQR: {
+        char tau[32] = "no outliers";
+        if (isfinite(q->outlier_threshold)) snprintf(tau, sizeof tau, "tau %g", q->outlier_threshold);
+        if (q->hf_spqr_layout) {
+            snprintf(buf, cap, "spqr w%d, 16x16 tiles of 3-bit statistics (Hugging Face SpQR layout)", q->wbits);
+            break;
+        }
+        snprintf(buf, cap, "spqr w%d, beta1 %zu, beta2 %zu, %d/%d-bit statistics, %s%s", q->wbits, q->groupsize,
+                 q->qq_groupsize, q->qq_scale_bits, q->qq_zero_bits, tau, q->act_order ? ", act_order" : "");
+        break;
+    }
+    default:
+        if (q->groupsize) snprintf(buf, cap, "%s w%d, groups of %zu%s", name, q->wbits, q->groupsize,
+                                   q->act_order ? ", act_order" : "");
+        else snprintf(buf, cap, "%s w%d, per row%s", name, q->wbits, q->act_order ? ", act_order" : "");
     }
 }

@@ -46,6 +46,13 @@ qn_spqr_opts qn_qmethod_spqr_opts(const qn_quant_config *q);
 /* config.json's quantization_config for q, and back (path names the file in messages). */
 json_t   *qn_qmethod_config_json(const qn_quant_config *q);
 qn_status qn_qmethod_config_parse(const json_t *qc, const char *path, qn_quant_config *q, qn_err *err);
+/* DIR/config.json's quantization_config (or the older top-level "aqlm" block): *found
+   says whether there is one; quant_method receives its quant_method as written. */
+qn_status qn_qmethod_config_read(const char *dir, bool *found, char *quant_method, size_t cap, qn_quant_config *q,
+                                 qn_err *err);
+/* One line for people: "spqr w3, beta1 16, beta2 16, 3/3-bit statistics, tau 0.2, act_order". */
+void qn_quant_config_describe(const qn_quant_config *q, char *buf, size_t cap);
+
 /* Checks the knobs of q for its method (bits in range, groups positive, ...). */
 qn_status qn_quant_config_validate(const qn_quant_config *q, qn_err *err);
 

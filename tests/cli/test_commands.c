@@ -31,6 +31,7 @@ Test(cli, inspect_json_describes_the_default_model)
     cr_expect_eq(json_integer_value(json_object_get(j, "parameters")), 260032, "stories260K has 260,032 parameters");
     cr_expect_eq(json_array_size(json_object_get(j, "tensors")), 47, "embed + 5 x 9 + norm; the head is tied");
     cr_expect_eq(json_integer_value(json_object_get(j, "kv_heads")), 4);
+    cr_expect_null(json_object_get(j, "quantization"), "the default model is not quantized");
     json_decref(j);
     ts_run_free(&r);
 }

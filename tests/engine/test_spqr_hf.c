@@ -269,6 +269,16 @@ Test(spqr_hf, quantize_writes_the_hugging_face_folder, .timeout = 240)
     cr_expect_eq(json_object_size(shapes), n_quantized);
     qn_st_close(f);
     json_decref(root);
+    const char *args[] = { "inspect", hf, "--json", NULL };
+    ts_run_result ins = ts_run_quench(args);
+    cr_assert_eq(ins.status, 0, "%s", ins.err);
+    json_t *j = json_loads(ins.out, 0, NULL);
+    cr_assert(j, "inspect --json is not JSON: %s", ins.out);
+    json_t *quant = json_object_get(j, "quantization");
+    cr_expect_str_eq(json_string_value(json_object_get(quant, "quant_method")), "spqr");
+    cr_expect(strstr(json_string_value(json_object_get(quant, "summary")), "Hugging Face SpQR"), "%s", ins.out);
+    json_decref(j);
+    ts_run_free(&ins);
     double ours = ppl10(out), theirs = ppl10(hf);
     cr_expect(fabs(theirs - ours) / ours <= HF_PPL_REL_TOL, "ppl %.5f (hf-spqr) vs %.5f (quench-spqr)", theirs, ours);
     ts_rmtree(dir);
