@@ -376,6 +376,7 @@ qn_status qn_qmethod_dequantize(const qn_quant_config *q, qn_raw_lookup lk, cons
         qn_spqr_hf_linear h;
         if ((s = qn_spqr_hf_get(lk, base, d_out, d_in, &h, err))) return s;
         qn_spqr_hf_dequantize(&h, W);
+        qn_spqr_hf_linear_done(&h);
         return QN_OK;
     }
     if (q->method == QN_METHOD_SPQR) {

@@ -71,13 +71,16 @@ qn_status qn_spqr_hf_pack(const qn_spqr_layer *L, qn_spqr_hf_linear *h, qn_err *
     size_t m = L->d_out, n = L->d_in, tiles_m = ceil_div(m, TILE), tiles_n = ceil_div(n, TILE);
     h->d_out = m;
     h->d_in = n;
-    h->owned = true;
     h->n_words = tiles_m * tiles_n * TILE;
     h->nnz = L->n_outliers;
     h->dense_weights = calloc(h->n_words, sizeof *h->dense_weights);
     h->row_offsets = calloc(m + 1, sizeof *h->row_offsets);
     h->col_vals = malloc((h->nnz ? h->nnz : 1) * sizeof *h->col_vals);
     h->in_perm = malloc((n / 2 ? n / 2 : 1) * sizeof *h->in_perm);
+    h->owned[0] = h->dense_weights;
+    h->owned[1] = h->row_offsets;
+    h->owned[2] = h->col_vals;
+    h->owned[3] = h->in_perm;
     if (!h->dense_weights || !h->row_offsets || !h->col_vals || !h->in_perm) {
         qn_spqr_hf_linear_done(h);
         return qn_err_set(err, QN_ERR_NOMEM, "out of memory");
@@ -120,12 +123,7 @@ qn_status qn_spqr_hf_pack(const qn_spqr_layer *L, qn_spqr_hf_linear *h, qn_err *
 
 void qn_spqr_hf_linear_done(qn_spqr_hf_linear *h)
 {
-    if (h->owned) {
-        free(h->dense_weights);
-        free(h->row_offsets);
-        free(h->col_vals);
-        free(h->in_perm);
-    }
+    for (int i = 0; i < 4; i++) free(h->owned[i]);
     memset(h, 0, sizeof *h);
 }
 
@@ -148,9 +146,10 @@ qn_status qn_spqr_hf_put(qn_tensor_set *s, const char *base, const qn_spqr_hf_li
     return QN_OK;
 }
 
-/* <base>.<part>, 1-D of dtype dt; *n receives its length. */
+/* <base>.<part>, 1-D of dtype dt; *n receives its length. safetensors does not align
+   tensors, so one at an address its type cannot be read from is copied (*copy, to free). */
 static qn_status fetch_1d(qn_raw_lookup lk, const char *base, const char *part, qn_dtype dt, const void **data,
-                          size_t *n, const char **file, qn_err *err)
+                          size_t *n, void **copy, const char **file, qn_err *err)
 {
     char name[256];
     const qn_st_tensor *t;
@@ -163,6 +162,11 @@ static qn_status fetch_1d(qn_raw_lookup lk, const char *base, const char *part, 
                           qn_dtype_name(t->dtype), t->ndim, qn_dtype_name(dt));
     *data = t->data;
     *n = (size_t)t->shape[0];
+    size_t size = qn_dtype_size(dt);
+    if ((uintptr_t)t->data % size == 0) return QN_OK;
+    if (!(*copy = malloc(*n * size + 1))) return qn_err_set(err, QN_ERR_NOMEM, "out of memory");
+    memcpy(*copy, t->data, *n * size);
+    *data = *copy;
     return QN_OK;
 }
 
@@ -172,10 +176,9 @@ static qn_status check_len(const char *file, const char *base, const char *part,
     return qn_err_set(err, QN_ERR_SHAPE, "%s: tensor '%s.%s' has %zu elements, expected %zu", file, base, part, got, want);
 }
 
-qn_status qn_spqr_hf_get(qn_raw_lookup lk, const char *base, size_t d_out, size_t d_in, qn_spqr_hf_linear *h,
-                         qn_err *err)
+static qn_status get_checked(qn_raw_lookup lk, const char *base, size_t d_out, size_t d_in, qn_spqr_hf_linear *h,
+                             qn_err *err)
 {
-    memset(h, 0, sizeof *h);
     char why[160];
     if (!qn_spqr_hf_shape_fits(d_out, d_in, why, sizeof why)) return qn_err_set(err, QN_ERR_UNSUPPORTED, "%s: %s", base, why);
     const char *file = "?";
@@ -185,11 +188,11 @@ qn_status qn_spqr_hf_get(qn_raw_lookup lk, const char *base, size_t d_out, size_
     h->d_out = d_out;
     h->d_in = d_in;
     h->n_words = ceil_div(d_out, TILE) * ceil_div(d_in, TILE) * TILE;
-    if ((st = fetch_1d(lk, base, "dense_weights", QN_DTYPE_I64, &dw, &n_dw, &file, err)) ||
+    if ((st = fetch_1d(lk, base, "dense_weights", QN_DTYPE_I64, &dw, &n_dw, &h->owned[0], &file, err)) ||
         (st = check_len(file, base, "dense_weights", n_dw, h->n_words, err)) ||
-        (st = fetch_1d(lk, base, "row_offsets", QN_DTYPE_I32, &ro, &n_ro, &file, err)) ||
-        (st = fetch_1d(lk, base, "col_vals", QN_DTYPE_I32, &cv, &n_cv, &file, err)) ||
-        (st = fetch_1d(lk, base, "in_perm", QN_DTYPE_I32, &ip, &n_ip, &file, err)))
+        (st = fetch_1d(lk, base, "row_offsets", QN_DTYPE_I32, &ro, &n_ro, &h->owned[1], &file, err)) ||
+        (st = fetch_1d(lk, base, "col_vals", QN_DTYPE_I32, &cv, &n_cv, &h->owned[2], &file, err)) ||
+        (st = fetch_1d(lk, base, "in_perm", QN_DTYPE_I32, &ip, &n_ip, &h->owned[3], &file, err)))
         return st;
     if (n_ro != d_out + 1)
         return qn_err_set(err, QN_ERR_UNSUPPORTED, "%s: tensor '%s.row_offsets' has %zu elements, not %zu: only the CSR "
@@ -225,6 +228,15 @@ qn_status qn_spqr_hf_get(qn_raw_lookup lk, const char *base, size_t d_out, size_
     h->nnz = n_cv;
     h->in_perm = n_ip ? (int32_t *)ip : NULL;
     return QN_OK;
+}
+
+qn_status qn_spqr_hf_get(qn_raw_lookup lk, const char *base, size_t d_out, size_t d_in, qn_spqr_hf_linear *h,
+                         qn_err *err)
+{
+    memset(h, 0, sizeof *h);
+    qn_status st = get_checked(lk, base, d_out, d_in, h, err);
+    if (st) qn_spqr_hf_linear_done(h);
+    return st;
 }
 
 static size_t input_of(const qn_spqr_hf_linear *h, size_t j)
@@ -361,6 +373,7 @@ qn_status qn_spqr_hf_export(const char *src, const char *dst, qn_err *err)
     }
     static const char *const meta[] = { "format", "pt", "producer", "quench", NULL };
     if (!s) s = qn_dir_ensure(dst, err);
+    qn_tensor_set_order_for_alignment(&out);
     if (!s) s = join(out_path, sizeof out_path, dst, "model.safetensors", err);
     if (!s) s = qn_tensor_set_write(&out, out_path, meta, err);
     if (!s) s = copy_tokenizer(src, dst, err);

@@ -45,7 +45,7 @@ typedef struct {
     uint32_t *col_vals;        /* (nnz) */
     size_t    nnz;
     int32_t  *in_perm;         /* (d_in / 2) */
-    bool      owned;           /* arrays are malloc'd (pack) rather than borrowed from a file (get) */
+    void     *owned[4];        /* what done() frees: pack's arrays, or get's aligned copies of misaligned tensors */
 } qn_spqr_hf_linear;
 
 /* Whether a SpQR configuration has this layout: 3-bit weights and statistics, beta1 = beta2 = 16. */
@@ -59,7 +59,8 @@ void      qn_spqr_hf_linear_done(qn_spqr_hf_linear *h);
 
 /* Adds the four tensors of base to s (copies). */
 qn_status qn_spqr_hf_put(qn_tensor_set *s, const char *base, const qn_spqr_hf_linear *h, qn_err *err);
-/* Reads base's tensors from lk, checking every shape, offset and column; h borrows the file's memory. */
+/* Reads base's tensors from lk, checking every shape, offset and column; h borrows the file's
+   memory (tensors a file stores misaligned for their type are copied). qn_spqr_hf_linear_done after. */
 qn_status qn_spqr_hf_get(qn_raw_lookup lk, const char *base, size_t d_out, size_t d_in, qn_spqr_hf_linear *h,
                          qn_err *err);
 /* Dense W (d_out, d_in), original column order, as the CUDA kernel computes it. */

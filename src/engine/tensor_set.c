@@ -62,3 +62,19 @@ void qn_tensor_set_clear(qn_tensor_set *s)
     free(s->owned);
     memset(s, 0, sizeof *s);
 }
+
+void qn_tensor_set_order_for_alignment(qn_tensor_set *s)
+{
+    /* stable insertion sort: a few hundred tensors, and equal sizes keep their order */
+    for (size_t i = 1; i < s->n; i++) {
+        qn_st_entry e = s->entries[i];
+        void *o = s->owned[i];
+        size_t size = qn_dtype_size(e.dtype), j = i;
+        for (; j > 0 && qn_dtype_size(s->entries[j - 1].dtype) < size; j--) {
+            s->entries[j] = s->entries[j - 1];
+            s->owned[j] = s->owned[j - 1];
+        }
+        s->entries[j] = e;
+        s->owned[j] = o;
+    }
+}

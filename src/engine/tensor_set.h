@@ -19,6 +19,9 @@ qn_status qn_tensor_set_add(qn_tensor_set *s, const char *name, qn_dtype dtype, 
 /* Adds a copy of nbytes of data. */
 qn_status qn_tensor_set_copy(qn_tensor_set *s, const char *name, qn_dtype dtype, int ndim, const int64_t *shape,
                              const void *data, size_t nbytes, qn_err *err);
+/* Orders the tensors by element size, largest first, keeping their order otherwise, so that
+   every tensor of the written file is aligned for its type (as the reference writer does). */
+void qn_tensor_set_order_for_alignment(qn_tensor_set *s);
 const qn_st_entry *qn_tensor_set_find(const qn_tensor_set *s, const char *name);
 qn_status qn_tensor_set_write(const qn_tensor_set *s, const char *path, const char *const *meta, qn_err *err);
 void      qn_tensor_set_clear(qn_tensor_set *s);   /* frees everything; the set stays usable */

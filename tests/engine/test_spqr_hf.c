@@ -142,14 +142,19 @@ Test(spqr_hf, refuses_other_configurations)
     qn_spqr_layer_done(&L);
 }
 
-/* Writes the packed layer to a safetensors file, lets `spoil` damage one tensor, reads it back. */
-static qn_status read_back(const qn_spqr_hf_linear *h, void (*spoil)(qn_tensor_set *), char *msg, size_t cap)
+/* Writes the packed layer to a safetensors file (after a 1-byte tensor when misalign, so that
+   every tensor sits at an odd offset), lets `spoil` damage one tensor, reads it back. */
+static qn_status read_back(const qn_spqr_hf_linear *h, bool misalign, void (*spoil)(qn_tensor_set *), char *msg,
+                           size_t cap)
 {
     char dir[256], path[300];
     ts_mkdtemp(dir, sizeof dir);
     snprintf(path, sizeof path, "%s/m.safetensors", dir);
     qn_tensor_set s = {0};
     qn_err err = {0};
+    uint8_t byte = 0;
+    int64_t one[1] = { 1 };
+    if (misalign) cr_assert_eq(qn_tensor_set_copy(&s, "a_byte", QN_DTYPE_U8, 1, one, &byte, 1, &err), QN_OK);
     cr_assert_eq(qn_spqr_hf_put(&s, "l", h, &err), QN_OK, "%s", err.msg);
     if (spoil) spoil(&s);
     cr_assert_eq(qn_tensor_set_write(&s, path, NULL, &err), QN_OK, "%s", err.msg);
@@ -165,6 +170,7 @@ static qn_status read_back(const qn_spqr_hf_linear *h, void (*spoil)(qn_tensor_s
         cr_assert_eq(memcmp(a, b, h->d_out * h->d_in * sizeof *a), 0, "read back differs");
         free(a);
         free(b);
+        qn_spqr_hf_linear_done(&g);
     }
     snprintf(msg, cap, "%s", err.msg);
     qn_st_close(f);
@@ -189,12 +195,13 @@ Test(spqr_hf, corrupt_tensors_are_refused)
     qn_err err = {0};
     char msg[512];
     cr_assert_eq(qn_spqr_hf_pack(&L, &h, &err), QN_OK, "%s", err.msg);
-    cr_assert_eq(read_back(&h, NULL, msg, sizeof msg), QN_OK, "%s", msg);
-    cr_assert_eq(read_back(&h, bad_row_offsets, msg, sizeof msg), QN_ERR_FORMAT);
+    cr_assert_eq(read_back(&h, false, NULL, msg, sizeof msg), QN_OK, "%s", msg);
+    cr_assert_eq(read_back(&h, true, NULL, msg, sizeof msg), QN_OK, "misaligned tensors: %s", msg);
+    cr_assert_eq(read_back(&h, false, bad_row_offsets, msg, sizeof msg), QN_ERR_FORMAT);
     cr_assert(strstr(msg, "row_offsets"), "%s", msg);
-    cr_assert_eq(read_back(&h, bad_column, msg, sizeof msg), QN_ERR_FORMAT);
+    cr_assert_eq(read_back(&h, false, bad_column, msg, sizeof msg), QN_ERR_FORMAT);
     cr_assert(strstr(msg, "col_vals"), "%s", msg);
-    cr_assert_eq(read_back(&h, bad_perm, msg, sizeof msg), QN_ERR_FORMAT);
+    cr_assert_eq(read_back(&h, false, bad_perm, msg, sizeof msg), QN_ERR_FORMAT);
     cr_assert(strstr(msg, "in_perm"), "%s", msg);
     qn_spqr_hf_linear_done(&h);
     qn_spqr_layer_done(&L);
@@ -260,6 +267,8 @@ Test(spqr_hf, quantize_writes_the_hugging_face_folder, .timeout = 240)
             cr_expect_eq(t->dtype, QN_DTYPE_F16, "%s is not fp16", t->name);
             continue;
         }
+        cr_expect_eq((uintptr_t)t->data % qn_dtype_size(t->dtype), 0, "%s is not aligned for %s", t->name,
+                     qn_dtype_name(t->dtype));
         char key[300];
         snprintf(key, sizeof key, "%s.shape", t->name);
         cr_assert_eq(json_integer_value(json_object_get(shapes, key)), t->shape[0], "shapes[%s]", key);
