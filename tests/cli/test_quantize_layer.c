@@ -86,6 +86,29 @@ Test(quantize_layer, spqr_defaults_with_outliers)
     ts_run_free(&r);
 }
 
+/* --plain-stats gives the research code's statistics (its figure to 0.2%); the
+   default refined ones are at least 10% lower at the same bits (test_spqr.c has every config). */
+Test(quantize_layer, spqr_plain_stats_reproduce_the_research_code)
+{
+    double err[2], bits[2];
+    for (int plain = 0; plain < 2; plain++) {
+        const char *args[] = { "quantize-layer", ts_shared("layers/synthetic-r512.safetensors"), "--method", "spqr",
+                               "--outlier-threshold", "inf", "--json", plain ? "--plain-stats" : NULL, NULL };
+        ts_run_result r = ts_run_quench(args);
+        cr_assert_eq(r.status, 0, "%s", r.err);
+        json_t *j = last_json(r.out);
+        err[plain] = json_number_value(json_object_get(j, "relative_error"));
+        bits[plain] = json_number_value(json_object_get(j, "bits"));
+        json_decref(j);
+        ts_run_free(&r);
+    }
+    /* 0.0184 is listed to 3 digits: half its last digit, plus 0.2% */
+    cr_expect(fabs(err[1] - 0.0184) <= 0.00005 + 0.002 * 0.0184, "plain: %.6f, research 0.0184", err[1]);
+    cr_expect(err[0] <= 0.9 * err[1], "refined %.6f vs plain %.6f", err[0], err[1]);
+    cr_expect_float_eq(bits[0], 3.625, 1e-12);
+    cr_expect_float_eq(bits[1], 3.625, 1e-12);
+}
+
 Test(quantize_layer, rtn_runs_and_inf_threshold_means_no_outliers)
 {
     const char *a1[] = { "quantize-layer", ts_shared("layers/synthetic-r256.safetensors"), "--method", "rtn",
