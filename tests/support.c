@@ -2,6 +2,7 @@
 
 #include "support.h"
 
+#include <criterion/criterion.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <ftw.h>
@@ -13,6 +14,9 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "engine/model.h"
+#include "engine/ppl.h"
 
 extern char **environ;
 
@@ -146,4 +150,45 @@ json_t *ts_layer_reference(json_t *root, const char *method, const char *layer, 
             return e;
     }
     return NULL;
+}
+
+double ts_model_ppl(struct qn_model *m, size_t max_chunks)
+{
+    int32_t *tokens = NULL;
+    size_t n = 0;
+    qn_err err = {0};
+    cr_assert_eq(qn_ppl_tokenize_file(m, ts_shared("text/tinystories-valid-head.txt"), &tokens, &n, &err), QN_OK, "%s",
+                 err.msg);
+    qn_ppl_opts o = { .protocol = QN_PPL_LLAMACPP, .ctx = 256, .max_chunks = max_chunks };
+    qn_ppl_result r;
+    cr_assert_eq(qn_ppl_run(m, tokens, n, &o, (qn_event_sink){0}, NULL, &r, &err), QN_OK, "%s", err.msg);
+    free(tokens);
+    return r.ppl;
+}
+
+double ts_folder_ppl(const char *dir, size_t max_chunks)
+{
+    qn_model *m = NULL;
+    qn_err err = {0};
+    cr_assert_eq(qn_model_open(&m, dir, NULL, &err), QN_OK, "%s", err.msg);
+    double ppl = ts_model_ppl(m, max_chunks);
+    qn_model_close(m);
+    return ppl;
+}
+
+qn_quantize_job ts_small_job(const char *preset, const char *out)
+{
+    qn_quantize_job job = { .model = TS_STORIES_HF, .calib = ts_shared("text/tinystories-valid-head.txt"),
+                            .out_dir = out };
+    job.config = qn_preset_find(preset)->config;
+    job.config.nsamples = 8;
+    job.config.seqlen = 64;
+    return job;
+}
+
+void ts_quantize_small(const char *preset, const char *out)
+{
+    qn_quantize_job job = ts_small_job(preset, out);
+    qn_err err = {0};
+    cr_assert_eq(qn_quantize_run(&job, (qn_event_sink){0}, NULL, &err), QN_OK, "%s", err.msg);
 }

@@ -3,6 +3,7 @@
 #ifndef QN_TEST_SUPPORT_H
 #define QN_TEST_SUPPORT_H
 #include <stddef.h>
+#include "engine/quantize.h"
 
 /* $QN_SHARED/rel (QN_SHARED defaults to ../shared). Returns a static buffer per call slot. */
 const char *ts_shared(const char *rel);
@@ -29,6 +30,19 @@ double ts_max_rel_diff(const float *a, const float *b, size_t n, double floor, s
    method, config and (when not NULL) layer; NULL when absent. Borrowed from root. */
 struct json_t;
 struct json_t *ts_layer_reference(struct json_t *root, const char *method, const char *layer, const char *config);
+
+/* Perplexity of m on the shared TinyStories text, llama.cpp's protocol at ctx 256,
+   over the first max_chunks chunks (asserts on failure). */
+struct qn_model;
+double ts_model_ppl(struct qn_model *m, size_t max_chunks);
+/* The same for the model folder dir, opened with the default options. */
+double ts_folder_ppl(const char *dir, size_t max_chunks);
+
+/* A quantize job of a preset on the default model with a small calibration set
+   (8 windows of 64 tokens), writing to out. */
+qn_quantize_job ts_small_job(const char *preset, const char *out);
+/* Runs it (asserts on failure). */
+void ts_quantize_small(const char *preset, const char *out);
 
 /* The default model shipped in assets/ (a HF folder made by import-llama2c). */
 #define TS_STORIES_HF "assets/stories260K"

@@ -77,19 +77,6 @@ static void run_calib(qn_model *m, quant_ctx *q, event_count *ev)
     free(tokens);
 }
 
-static double ppl_of(qn_model *m)
-{
-    int32_t *tokens = NULL;
-    size_t n = 0;
-    qn_err err = {0};
-    cr_assert_eq(qn_ppl_tokenize_file(m, ts_shared("text/tinystories-valid-head.txt"), &tokens, &n, &err), QN_OK);
-    qn_ppl_opts o = { .protocol = QN_PPL_LLAMACPP, .ctx = 256, .max_chunks = 20 };
-    qn_ppl_result r;
-    cr_assert_eq(qn_ppl_run(m, tokens, n, &o, (qn_event_sink){0}, NULL, &r, &err), QN_OK, "%s", err.msg);
-    free(tokens);
-    return r.ppl;
-}
-
 /* An exact "quantizer" leaves the model as it was; every linear is visited once,
    with a symmetric Hessian. */
 Test(calib, exact_quantizer_keeps_the_model, .timeout = 120)
@@ -97,7 +84,7 @@ Test(calib, exact_quantizer_keeps_the_model, .timeout = 120)
     qn_model *m = NULL;
     qn_err err = {0};
     cr_assert_eq(qn_model_open(&m, TS_STORIES_HF, NULL, &err), QN_OK, "%s", err.msg);
-    double before = ppl_of(m);
+    double before = ts_model_ppl(m, 20);
     quant_ctx q = { .step = 0 };
     event_count ev = {0};
     run_calib(m, &q, &ev);
@@ -105,7 +92,7 @@ Test(calib, exact_quantizer_keeps_the_model, .timeout = 120)
     cr_expect_eq(ev.layer_events, 35);
     cr_expect(ev.max_rel < 1e-12, "exact copy has relative error %g", ev.max_rel);
     cr_expect(q.max_h_asym == 0, "H not symmetric: %g", q.max_h_asym);
-    cr_expect(fabs(ppl_of(m) - before) < 1e-9, "ppl moved");
+    cr_expect(fabs(ts_model_ppl(m, 20) - before) < 1e-9, "ppl moved");
     qn_model_close(m);
 }
 
@@ -115,12 +102,12 @@ Test(calib, coarse_rounding_degrades_measurably, .timeout = 120)
     qn_model *m = NULL;
     qn_err err = {0};
     cr_assert_eq(qn_model_open(&m, TS_STORIES_HF, NULL, &err), QN_OK, "%s", err.msg);
-    double before = ppl_of(m);
+    double before = ts_model_ppl(m, 20);
     quant_ctx q = { .step = 0.05 };
     event_count ev = {0};
     run_calib(m, &q, &ev);
     cr_expect(ev.max_rel > 1e-4 && ev.max_rel < 1, "relative error %g", ev.max_rel);
-    double after = ppl_of(m);
+    double after = ts_model_ppl(m, 20);
     cr_expect(after > before * 1.001, "ppl %.4f -> %.4f", before, after);
     qn_model_close(m);
 }

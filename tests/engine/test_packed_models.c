@@ -22,15 +22,9 @@ static double ppl_of(const char *dir, bool dequantize, qn_format *fmt)
     qn_model_opts o = { .dequantize = dequantize };
     cr_assert_eq(qn_model_open(&m, dir, &o, &err), QN_OK, "%s", err.msg);
     *fmt = m->layers[0].w_up.fmt;
-    int32_t *tokens = NULL;
-    size_t n = 0;
-    cr_assert_eq(qn_ppl_tokenize_file(m, ts_shared("text/tinystories-valid-head.txt"), &tokens, &n, &err), QN_OK);
-    qn_ppl_opts po = { .protocol = QN_PPL_LLAMACPP, .ctx = 256, .max_chunks = 10 };
-    qn_ppl_result r;
-    cr_assert_eq(qn_ppl_run(m, tokens, n, &po, (qn_event_sink){0}, NULL, &r, &err), QN_OK, "%s", err.msg);
-    free(tokens);
+    double ppl = ts_model_ppl(m, 10);
     qn_model_close(m);
-    return r.ppl;
+    return ppl;
 }
 
 static void check(const char *preset, qn_format want)
@@ -38,12 +32,7 @@ static void check(const char *preset, qn_format want)
     char dir[128], out[256];
     ts_mkdtemp(dir, sizeof dir);
     snprintf(out, sizeof out, "%s/q", dir);
-    qn_quantize_job job = { .model = TS_STORIES_HF, .calib = ts_shared("text/tinystories-valid-head.txt"), .out_dir = out };
-    job.config = qn_preset_find(preset)->config;
-    job.config.nsamples = 8;
-    job.config.seqlen = 64;
-    qn_err err = {0};
-    cr_assert_eq(qn_quantize_run(&job, (qn_event_sink){0}, NULL, &err), QN_OK, "%s", err.msg);
+    ts_quantize_small(preset, out);
     qn_format packed_fmt, dense_fmt;
     double packed = ppl_of(out, false, &packed_fmt), dense = ppl_of(out, true, &dense_fmt);
     cr_expect_eq(packed_fmt, want, "%s: up_proj runs as format %d", preset, (int)packed_fmt);

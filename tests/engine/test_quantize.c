@@ -14,32 +14,6 @@
 #include "engine/runlog.h"
 #include "support.h"
 
-static qn_quantize_job small_job(const char *preset, const char *out)
-{
-    qn_quantize_job job = { .model = TS_STORIES_HF, .calib = ts_shared("text/tinystories-valid-head.txt"),
-                            .out_dir = out };
-    job.config = qn_preset_find(preset)->config;
-    job.config.nsamples = 8;
-    job.config.seqlen = 64;
-    return job;
-}
-
-static double ppl20(const char *model)
-{
-    qn_model *m = NULL;
-    qn_err err = {0};
-    cr_assert_eq(qn_model_open(&m, model, NULL, &err), QN_OK, "%s", err.msg);
-    int32_t *tokens = NULL;
-    size_t n = 0;
-    cr_assert_eq(qn_ppl_tokenize_file(m, ts_shared("text/tinystories-valid-head.txt"), &tokens, &n, &err), QN_OK);
-    qn_ppl_opts o = { .protocol = QN_PPL_LLAMACPP, .ctx = 256, .max_chunks = 20 };
-    qn_ppl_result r;
-    cr_assert_eq(qn_ppl_run(m, tokens, n, &o, (qn_event_sink){0}, NULL, &r, &err), QN_OK, "%s", err.msg);
-    free(tokens);
-    qn_model_close(m);
-    return r.ppl;
-}
-
 typedef struct { int layers; } count_ctx;
 static void count_layers(void *ctx, const qn_event *ev)
 {
@@ -51,12 +25,12 @@ Test(quantize, rtn_output_loads_and_runs, .timeout = 240)
     char dir[128], out[256];
     ts_mkdtemp(dir, sizeof dir);
     snprintf(out, sizeof out, "%s/rtn4", dir);
-    qn_quantize_job job = small_job("rtn-4", out);
+    qn_quantize_job job = ts_small_job("rtn-4", out);
     qn_err err = {0};
     count_ctx c = {0};
     cr_assert_eq(qn_quantize_run(&job, (qn_event_sink){ count_layers, &c }, NULL, &err), QN_OK, "%s", err.msg);
     cr_expect_eq(c.layers, 35);
-    double base = ppl20(TS_STORIES_HF), q = ppl20(out);
+    double base = ts_folder_ppl(TS_STORIES_HF, 20), q = ts_folder_ppl(out, 20);
     cr_expect(q > base && q < base * 1.5, "rtn-4 ppl %.4f vs fp32 %.4f", q, base);
     char path[300];
     snprintf(path, sizeof path, "%s/blocks", out);
@@ -90,7 +64,7 @@ Test(quantize, resume_gives_the_uninterrupted_result, .timeout = 300)
     snprintf(a, sizeof a, "%s/whole", dir);
     snprintf(b, sizeof b, "%s/resumed", dir);
     qn_err err = {0};
-    qn_quantize_job job = small_job("gptq-4", a);
+    qn_quantize_job job = ts_small_job("gptq-4", a);
     cr_assert_eq(qn_quantize_run(&job, (qn_event_sink){0}, NULL, &err), QN_OK, "%s", err.msg);
     job.out_dir = b;
     cancel_ctx c = { .stop_after_block = 1 };
@@ -117,14 +91,14 @@ Test(quantize, bad_jobs_fail_cleanly)
     ts_mkdtemp(dir, sizeof dir);
     snprintf(out, sizeof out, "%s/q", dir);
     qn_err err = {0};
-    qn_quantize_job job = small_job("rtn-4", out);
+    qn_quantize_job job = ts_small_job("rtn-4", out);
     job.config.nsamples = 100000;   /* more windows than the text has chunks */
     cr_expect_eq(qn_quantize_run(&job, (qn_event_sink){0}, NULL, &err), QN_ERR_ARG);
     cr_expect(strstr(err.msg, "tinystories-valid-head.txt") && strstr(err.msg, "nsamples"), "%s", err.msg);
-    job = small_job("rtn-4", out);
+    job = ts_small_job("rtn-4", out);
     job.config.wbits = 12;
     cr_expect_eq(qn_quantize_run(&job, (qn_event_sink){0}, NULL, &err), QN_ERR_ARG);
-    job = small_job("rtn-4", "/nonexistent/dir/q");
+    job = ts_small_job("rtn-4", "/nonexistent/dir/q");
     job.resume = true;
     cr_expect_eq(qn_quantize_run(&job, (qn_event_sink){0}, NULL, &err), QN_ERR_ARG);
     cr_expect(strstr(err.msg, "nothing to resume"), "%s", err.msg);

@@ -211,32 +211,6 @@ Test(spqr_hf, corrupt_tensors_are_refused)
 /* fp16 embeddings and norms plus the kernel's fp16 arithmetic: observed 4e-5 relative on 100 chunks. */
 #define HF_PPL_REL_TOL 1e-3
 
-static double ppl10(const char *dir)
-{
-    qn_model *m = NULL;
-    qn_err err = {0};
-    cr_assert_eq(qn_model_open(&m, dir, NULL, &err), QN_OK, "%s", err.msg);
-    int32_t *tokens = NULL;
-    size_t n = 0;
-    cr_assert_eq(qn_ppl_tokenize_file(m, ts_shared("text/tinystories-valid-head.txt"), &tokens, &n, &err), QN_OK);
-    qn_ppl_opts po = { .protocol = QN_PPL_LLAMACPP, .ctx = 256, .max_chunks = 10 };
-    qn_ppl_result r;
-    cr_assert_eq(qn_ppl_run(m, tokens, n, &po, (qn_event_sink){0}, NULL, &r, &err), QN_OK, "%s", err.msg);
-    free(tokens);
-    qn_model_close(m);
-    return r.ppl;
-}
-
-static void run_preset(const char *preset, const char *out)
-{
-    qn_quantize_job job = { .model = TS_STORIES_HF, .calib = ts_shared("text/tinystories-valid-head.txt"), .out_dir = out };
-    job.config = qn_preset_find(preset)->config;
-    job.config.nsamples = 8;
-    job.config.seqlen = 64;
-    qn_err err = {0};
-    cr_assert_eq(qn_quantize_run(&job, (qn_event_sink){0}, NULL, &err), QN_OK, "%s", err.msg);
-}
-
 /* spqr-3.6 writes DIR/hf-spqr: transformers' SpQRConfig with a shape per tensor, and the
    folder runs (dequantized as the kernel computes) to the perplexity of quench's own layout. */
 Test(spqr_hf, quantize_writes_the_hugging_face_folder, .timeout = 240)
@@ -245,7 +219,7 @@ Test(spqr_hf, quantize_writes_the_hugging_face_folder, .timeout = 240)
     ts_mkdtemp(dir, sizeof dir);
     snprintf(out, sizeof out, "%s/q", dir);
     snprintf(hf, sizeof hf, "%s/" QN_SPQR_HF_DIR, out);
-    run_preset("spqr-3.6", out);
+    ts_quantize_small("spqr-3.6", out);
     snprintf(path, sizeof path, "%s/config.json", hf);
     json_t *root = json_load_file(path, 0, NULL);
     cr_assert(root, "no %s", path);
@@ -288,7 +262,7 @@ Test(spqr_hf, quantize_writes_the_hugging_face_folder, .timeout = 240)
     cr_expect(strstr(json_string_value(json_object_get(quant, "summary")), "Hugging Face SpQR"), "%s", ins.out);
     json_decref(j);
     ts_run_free(&ins);
-    double ours = ppl10(out), theirs = ppl10(hf);
+    double ours = ts_folder_ppl(out, 10), theirs = ts_folder_ppl(hf, 10);
     cr_expect(fabs(theirs - ours) / ours <= HF_PPL_REL_TOL, "ppl %.5f (hf-spqr) vs %.5f (quench-spqr)", theirs, ours);
     ts_rmtree(dir);
 }
@@ -300,7 +274,7 @@ Test(spqr_hf, other_configurations_write_no_folder, .timeout = 240)
     ts_mkdtemp(dir, sizeof dir);
     snprintf(out, sizeof out, "%s/q", dir);
     snprintf(hf, sizeof hf, "%s/" QN_SPQR_HF_DIR, out);
-    run_preset("spqr-4.6-near-lossless", out);
+    ts_quantize_small("spqr-4.6-near-lossless", out);
     cr_expect(!qn_path_exists(hf), "%s exists", hf);
     ts_rmtree(dir);
 }
