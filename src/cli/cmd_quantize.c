@@ -17,7 +17,9 @@
 #include "cli/session.h"
 #include "kernels/timing.h"
 #include "engine/calib.h"
+#include "engine/fileio.h"
 #include "engine/quantize.h"
+#include "engine/spqr_hf.h"
 
 static const char k_usage[] =
     "quench quantize MODEL (--preset NAME | --method rtn|gptq|spqr|aqlm) --calib TEXT --out DIR\n"
@@ -182,8 +184,19 @@ int qn_cmd_quantize(int argc, char **argv)
         return qn_cli_interrupt_exit_code();
     }
     if (s) return qn_cli_fail("quantize", &err);
-    printf("wrote %s (%s) in %.1f s\n", job.out_dir, qn_method_name(job.config.method), qn_now() - t0);
-    if (json) printf("{\"out\":\"%s\",\"seconds\":%.3f}\n", job.out_dir, qn_now() - t0);
+    double seconds = qn_now() - t0;
+    char hf[4200], hf_config[4300];
+    bool has_hf = qn_path_join(hf, sizeof hf, job.out_dir, QN_SPQR_HF_DIR) &&
+                  qn_path_join(hf_config, sizeof hf_config, hf, "config.json") && qn_path_exists(hf_config);
+    printf("wrote %s (%s) in %.1f s\n", job.out_dir, qn_method_name(job.config.method), seconds);
+    if (has_hf) printf("wrote %s (the Hugging Face SpQR layout, for transformers)\n", hf);
+    if (json) {
+        json_t *o = json_pack("{s:s, s:f}", "out", job.out_dir, "seconds", seconds);
+        if (has_hf) json_object_set_new(o, "hf_spqr", json_string(hf));
+        json_dumpf(o, stdout, JSON_COMPACT);
+        putchar('\n');
+        json_decref(o);
+    }
     return 0;
 }
 

@@ -1,6 +1,8 @@
 /* test_quantize_cli.c: `quench quantize` through the binary: SIGTERM mid-run
-   leaves no half-written model and a readable run.jsonl, and --resume finishes. */
+   leaves no half-written model and a readable run.jsonl, and --resume finishes;
+   --json names what was written. */
 #include <criterion/criterion.h>
+#include <jansson.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -54,6 +56,28 @@ Test(quantize_cli, sigterm_then_resume, .timeout = 300)
                           "--chunks", "2", NULL };
     r = ts_run_quench(ppl);
     cr_expect_eq(r.status, 0, "%s", r.err);
+    ts_run_free(&r);
+    ts_rmtree(dir);
+}
+
+/* --json ends with one object naming the folders written; spqr-3.6 also writes hf-spqr. */
+Test(quantize_cli, json_names_the_folders, .timeout = 120)
+{
+    char dir[128], out[256], hf[300];
+    ts_mkdtemp(dir, sizeof dir);
+    snprintf(out, sizeof out, "%s/q\"quoted", dir);
+    snprintf(hf, sizeof hf, "%s/hf-spqr", out);
+    const char *args[] = { "quantize", TS_STORIES_HF, "--preset", "spqr-3.6", "--nsamples", "8", "--seqlen", "64",
+                           "--calib", ts_shared("text/tinystories-valid-head.txt"), "--out", out, "--json", NULL };
+    ts_run_result r = ts_run_quench(args);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    const char *last = strrchr(r.out, '{');
+    json_t *j = last ? json_loads(last, 0, NULL) : NULL;
+    cr_assert(j, "no JSON object last: %s", r.out);
+    cr_expect_str_eq(json_string_value(json_object_get(j, "out")), out);
+    cr_expect_str_eq(json_string_value(json_object_get(j, "hf_spqr")), hf);
+    cr_expect(json_number_value(json_object_get(j, "seconds")) > 0);
+    json_decref(j);
     ts_run_free(&r);
     ts_rmtree(dir);
 }
