@@ -71,13 +71,19 @@ double qn_rtn_bits_stored(const qn_rtn_layer *L)
 
 /* Min-max range [SpQR quant_groups.py find_params]: scale = (max - min) / maxq,
    zero = -min / scale; a constant input gets [-1, 1] so the scale never vanishes. */
+void qn_rtn_minmax(const float *x, size_t n, float *lo, float *hi)
+{
+    *lo = *hi = x[0];
+    for (size_t i = 1; i < n; i++) {
+        *lo = x[i] < *lo ? x[i] : *lo;
+        *hi = x[i] > *hi ? x[i] : *hi;
+    }
+}
+
 void qn_rtn_fit(const float *x, size_t n, int bits, float *scale, float *zero)
 {
-    float lo = x[0], hi = x[0];
-    for (size_t i = 1; i < n; i++) {
-        lo = x[i] < lo ? x[i] : lo;
-        hi = x[i] > hi ? x[i] : hi;
-    }
+    float lo, hi;
+    qn_rtn_minmax(x, n, &lo, &hi);
     qn_rtn_fit_range(lo, hi, bits, scale, zero);
 }
 

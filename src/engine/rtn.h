@@ -57,6 +57,8 @@ double    qn_rtn_bits_stored(const qn_rtn_layer *L);
    bits + 32 / groupsize for grouped statistics; statistics of whole rows are not counted. */
 double    qn_rtn_bits(int bits, size_t groupsize, size_t d_in);
 
+/* Smallest and largest of n >= 1 values x. */
+void qn_rtn_minmax(const float *x, size_t n, float *lo, float *hi);
 /* Min-max fit of n >= 1 values x (stride 1): scale and continuous zero. */
 void qn_rtn_fit(const float *x, size_t n, int bits, float *scale, float *zero);
 /* The same from the range [lo, hi] already known. */

@@ -252,11 +252,8 @@ static float group_loss(const float *x, const float *w, size_t n, float s, float
    30% of it, keeping the one of least group_loss. */
 static void fit_clipped(const float *x, const float *w, size_t n, int bits, float *scale, float *zero)
 {
-    float lo = x[0], hi = x[0];
-    for (size_t k = 1; k < n; k++) {
-        lo = x[k] < lo ? x[k] : lo;
-        hi = x[k] > hi ? x[k] : hi;
-    }
+    float lo, hi;
+    qn_rtn_minmax(x, n, &lo, &hi);
     int maxq = (1 << bits) - 1;
     qn_rtn_fit_range(lo, hi, bits, scale, zero);
     float best = group_loss(x, w, n, *scale, *zero, maxq), range = hi - lo;
@@ -296,11 +293,8 @@ static void quantize_stats(const float *raw, size_t r0, size_t r1, int qq_bits, 
         }
         return;
     }
-    float s, z, lo = raw[r0], hi = raw[r0];
-    for (size_t r = r0 + 1; r < r1; r++) {
-        lo = raw[r] < lo ? raw[r] : lo;
-        hi = raw[r] > hi ? raw[r] : hi;
-    }
+    float s, z, lo, hi;
+    qn_rtn_minmax(raw + r0, r1 - r0, &lo, &hi);
     float mid = 0.5f * (lo + hi);
     if (shrink == 1.0f) qn_rtn_fit_range(lo, hi, qq_bits, &s, &z);   /* bit for bit the research code's */
     else qn_rtn_fit_range(mid - shrink * (mid - lo), mid + shrink * (hi - mid), qq_bits, &s, &z);
@@ -355,12 +349,12 @@ static void choose_second_level(spqr_ctx *ctx, size_t r0, size_t r1, size_t widt
         }
 }
 
-/* Each row's scale and zero codes chosen together, among all pairs on the
-   tile's second-level grids, for the least group_loss of its (outlier-free)
-   group [quench; the research code rounds each statistic to its nearest code,
-   which ignores how the two errors combine]. */
 #define STAT_CODE_REACH 2   /* codes tried around the nearest ones: all 64 pairs gain ~1% more error at 2.5x the time */
 
+/* Each row's scale and zero codes chosen together, among the pairs on the
+   tile's second-level grids within STAT_CODE_REACH of the nearest codes, for the
+   least group_loss of its (outlier-free) group [quench; the research code rounds
+   each statistic to its nearest code, which ignores how the two errors combine]. */
 static void choose_stat_codes(spqr_ctx *ctx, size_t r0, size_t r1, size_t width, size_t off1, size_t off2)
 {
     qn_spqr_layer *L = ctx->L;
@@ -371,10 +365,14 @@ static void choose_stat_codes(spqr_ctx *ctx, size_t r0, size_t r1, size_t width,
         const float *x = ctx->scratch + r * 2 * L->beta1, *w = x + L->beta1;   /* as spqr_fit left them */
         float best = group_loss(x, w, width, ctx->scale[r], ctx->zero[r], maxq);
         int s0 = L->scale_codes[off1 + r], z0 = L->zero_codes[off1 + r];
-        for (int sc = s0 - STAT_CODE_REACH < 0 ? 0 : s0 - STAT_CODE_REACH; sc < n_sc && sc <= s0 + STAT_CODE_REACH; sc++) {
+        int sc_lo = s0 > STAT_CODE_REACH ? s0 - STAT_CODE_REACH : 0;
+        int sc_hi = s0 + STAT_CODE_REACH < n_sc ? s0 + STAT_CODE_REACH : n_sc - 1;
+        int zc_lo = z0 > STAT_CODE_REACH ? z0 - STAT_CODE_REACH : 0;
+        int zc_hi = z0 + STAT_CODE_REACH < n_zc ? z0 + STAT_CODE_REACH : n_zc - 1;
+        for (int sc = sc_lo; sc <= sc_hi; sc++) {
             float s = qn_rtn_dequant((uint8_t)sc, ss, sz);
             if (!(s > QN_RTN_SCALE_FLOOR)) continue;
-            for (int zc = z0 - STAT_CODE_REACH < 0 ? 0 : z0 - STAT_CODE_REACH; zc < n_zc && zc <= z0 + STAT_CODE_REACH; zc++) {
+            for (int zc = zc_lo; zc <= zc_hi; zc++) {
                 float z = qn_rtn_dequant((uint8_t)zc, zs, zz), e = group_loss(x, w, width, s, z, maxq);
                 if (e < best) {
                     best = e;
