@@ -30,6 +30,7 @@
 #include "engine/speed.h"
 #include "engine/spqr_hf.h"
 #include "engine/tensor_set.h"
+#include "engine/tokenizer.h"
 
 typedef struct {
     const qn_quantize_job *job;
@@ -251,18 +252,8 @@ static qn_status write_config(job_state *js, qn_err *err)
 /* Tokenizer files: copied from a Hugging Face folder, written anew otherwise. */
 static qn_status write_tokenizer(job_state *js, qn_err *err)
 {
-    const char *src = js->job->model;
     if (js->model->source != QN_SRC_HF) return qn_tok_save_hf(js->model->tok, js->dir, err);
-    static const char *const files[] = { "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
-                                         "tokenizer.model", "generation_config.json" };
-    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
-        char from[4200], to[4200];
-        qn_status s;
-        if ((s = path_in(from, sizeof from, src, files[i], err)) || (s = path_in(to, sizeof to, js->dir, files[i], err)))
-            return s;
-        if (qn_path_exists(from) && (s = qn_file_copy(from, to, err))) return s;
-    }
-    return QN_OK;
+    return qn_tok_copy_hf_files(js->job->model, js->dir, err);
 }
 
 static void remove_blocks(const char *dir, int n_layers)

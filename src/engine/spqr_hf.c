@@ -13,6 +13,7 @@
 #include "engine/llama_layout.h"
 #include "engine/qmethod.h"
 #include "engine/safetensors.h"
+#include "engine/tokenizer.h"
 
 #define TILE QN_SPQR_HF_TILE
 #define CODE_MASK 7u
@@ -331,37 +332,22 @@ static qn_status export_tensor(const qn_st_file *f, const qn_quant_config *q, co
     return st;
 }
 
-static qn_status copy_tokenizer(const char *src, const char *dst, qn_err *err)
-{
-    static const char *const files[] = { "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
-                                         "tokenizer.model", "generation_config.json" };
-    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
-        char from[4200], to[4200];
-        qn_status s;
-        if ((s = join(from, sizeof from, src, files[i], err)) || (s = join(to, sizeof to, dst, files[i], err))) return s;
-        if (qn_path_exists(from) && (s = qn_file_copy(from, to, err))) return s;
-    }
-    return QN_OK;
-}
-
 qn_status qn_spqr_hf_export(const char *src, const char *dst, qn_err *err)
 {
-    char cfg_path[4200], st_path[4200], out_path[4200];
-    json_t *root = NULL, *shapes = json_object();
+    char cfg_path[4200], st_path[4200], out_path[4200], method[32];
+    json_t *shapes = json_object();
     qn_st_file *f = NULL;
     qn_tensor_set out = {0};
     qn_config c;
     qn_quant_config q;
+    bool quantized = false;
     qn_status s = shapes ? QN_OK : qn_err_set(err, QN_ERR_NOMEM, "out of memory");
     if (!s) s = join(cfg_path, sizeof cfg_path, src, "config.json", err);
     if (!s) s = join(st_path, sizeof st_path, src, "model.safetensors", err);
-    if (!s) s = qn_json_load(cfg_path, &root, err);
     if (!s) s = qn_config_load_hf(&c, cfg_path, err);
-    if (!s) {
-        json_t *qc = json_object_get(root, "quantization_config");
-        s = qc ? qn_qmethod_config_parse(qc, cfg_path, &q, err)
-               : qn_err_set(err, QN_ERR_FORMAT, "%s: not a quantized model (no quantization_config)", cfg_path);
-    }
+    if (!s) s = qn_qmethod_config_read(src, &quantized, method, sizeof method, &q, err);
+    if (!s && !quantized)
+        s = qn_err_set(err, QN_ERR_FORMAT, "%s: not a quantized model (no quantization_config)", cfg_path);
     if (!s && !qn_spqr_hf_config_fits(&q))
         s = qn_err_set(err, QN_ERR_UNSUPPORTED, "%s: the Hugging Face SpQR layout holds only SpQR w3 with 3-bit statistics "
                        "and beta1 = beta2 = 16", src);
@@ -376,7 +362,7 @@ qn_status qn_spqr_hf_export(const char *src, const char *dst, qn_err *err)
     qn_tensor_set_order_for_alignment(&out);
     if (!s) s = join(out_path, sizeof out_path, dst, "model.safetensors", err);
     if (!s) s = qn_tensor_set_write(&out, out_path, meta, err);
-    if (!s) s = copy_tokenizer(src, dst, err);
+    if (!s) s = qn_tok_copy_hf_files(src, dst, err);
     if (!s) {
         json_t *cfg = qn_config_json(&c);
         json_object_set_new(cfg, "quantization_config", hf_quantization_config(&q, shapes));
@@ -387,7 +373,6 @@ qn_status qn_spqr_hf_export(const char *src, const char *dst, qn_err *err)
         json_decref(cfg);
     }
     json_decref(shapes);
-    json_decref(root);
     qn_tensor_set_clear(&out);
     qn_st_close(f);
     return s;

@@ -62,6 +62,9 @@ void      qn_tok_free(qn_tokenizer *t);
    built from scores get merges derived from the scores (ordered by merged-piece
    score, every split of a piece into two vocabulary pieces). */
 qn_status qn_tok_save_hf(const qn_tokenizer *t, const char *dir, qn_err *err);
+/* Copies the tokenizer files of a Hugging Face folder (tokenizer.json, tokenizer_config.json,
+   special_tokens_map.json, tokenizer.model, generation_config.json: those present) to dst_dir. */
+qn_status qn_tok_copy_hf_files(const char *src_dir, const char *dst_dir, qn_err *err);
 
 qn_tok_kind qn_tok_kind_of(const qn_tokenizer *t);
 size_t      qn_tok_vocab_size(const qn_tokenizer *t);

@@ -256,3 +256,17 @@ fail:
     json_decref(config);
     return s;
 }
+
+qn_status qn_tok_copy_hf_files(const char *src_dir, const char *dst_dir, qn_err *err)
+{
+    static const char *const files[] = { "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+                                         "tokenizer.model", "generation_config.json" };
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        char from[4200], to[4200];
+        if (!qn_path_join(from, sizeof from, src_dir, files[i]) || !qn_path_join(to, sizeof to, dst_dir, files[i]))
+            return qn_err_set(err, QN_ERR_ARG, "path too long: %s/%s", src_dir, files[i]);
+        qn_status s;
+        if (qn_path_exists(from) && (s = qn_file_copy(from, to, err))) return s;
+    }
+    return QN_OK;
+}
