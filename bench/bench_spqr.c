@@ -10,21 +10,11 @@
 #include <string.h>
 
 #include "shared_path.h"
+#include "../tests/spqr_reference_cases.h"
 #include "engine/layer_file.h"
 #include "engine/spqr.h"
 
 #define REPS 5
-
-typedef struct { const char *config; int bits; size_t beta1, beta2; double tau; } spqr_case;
-
-static const spqr_case k_cases[] = {
-    { "w2 beta1=16 beta2=16 3-bit stats, no outliers", 2, 16, 16, INFINITY },
-    { "w3 beta1=16 beta2=16 3-bit stats, no outliers", 3, 16, 16, INFINITY },
-    { "w3 beta1=16 beta2=16 3-bit stats, tau=1.0", 3, 16, 16, 1.0 },
-    { "w3 beta1=16 beta2=16 3-bit stats, tau=0.2", 3, 16, 16, 0.2 },
-    { "w3 beta1=8 beta2=64 3-bit stats, no outliers", 3, 8, 64, INFINITY },
-    { "w4 beta1=16 beta2=16 3-bit stats, tau=0.2 (near-lossless)", 4, 16, 16, 0.2 },
-};
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -80,8 +70,8 @@ int main(void)
     qn_layer_problem p = qn_layer_file_problem(&lf);
     printf("SpQR on synthetic-r512 (median of %d; research = layer-reference.json)\n", REPS);
     printf("%-58s %-8s %10s %7s %8s %8s\n", "config", "stats", "rel.err", "bits", "vs res.", "seconds");
-    for (size_t i = 0; i < sizeof k_cases / sizeof k_cases[0]; i++) {
-        const spqr_case *c = &k_cases[i];
+    for (size_t i = 0; i < N_SPQR_REFERENCE_CASES; i++) {
+        const spqr_reference_case *c = &k_spqr_reference_cases[i];
         double ref = reference_error(root, c->config);
         for (int refine = 0; refine < 2; refine++) {
             qn_spqr_opts o = qn_spqr_opts_default();

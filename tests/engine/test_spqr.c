@@ -12,6 +12,7 @@
 #include "engine/dtype.h"
 #include "engine/layer_file.h"
 #include "engine/spqr.h"
+#include "spqr_reference_cases.h"
 #include "support.h"
 
 /* The bar: at most 2% above the research code's relative error. */
@@ -67,15 +68,8 @@ Test(spqr, matches_research_code_on_synthetic_r512)
     qn_err err = {0};
     cr_assert_eq(qn_layer_file_load(&lf, ts_shared("layers/synthetic-r512.safetensors"), &err), QN_OK, "%s", err.msg);
     qn_layer_problem p = qn_layer_file_problem(&lf);
-    static const struct { const char *config; int bits; size_t beta1, beta2; double tau; } cases[] = {
-        { "w2 beta1=16 beta2=16 3-bit stats, no outliers", 2, 16, 16, INFINITY },
-        { "w3 beta1=16 beta2=16 3-bit stats, no outliers", 3, 16, 16, INFINITY },
-        { "w3 beta1=16 beta2=16 3-bit stats, tau=1.0", 3, 16, 16, 1.0 },
-        { "w3 beta1=16 beta2=16 3-bit stats, tau=0.2", 3, 16, 16, 0.2 },
-        { "w3 beta1=8 beta2=64 3-bit stats, no outliers", 3, 8, 64, INFINITY },
-        { "w4 beta1=16 beta2=16 3-bit stats, tau=0.2 (near-lossless)", 4, 16, 16, 0.2 },
-    };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    const spqr_reference_case *cases = k_spqr_reference_cases;
+    for (size_t i = 0; i < N_SPQR_REFERENCE_CASES; i++) {
         json_t *ref = ts_layer_reference(root, "spqr", NULL, cases[i].config);
         cr_assert(ref, "layer-reference.json has no spqr '%s'", cases[i].config);
         double ref_err = json_number_value(json_object_get(ref, "relative_error"));
