@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "engine/fileio.h"
 #include "engine/model.h"
 #include "engine/ppl.h"
 
@@ -191,4 +192,16 @@ void ts_quantize_small(const char *preset, const char *out)
     qn_quantize_job job = ts_small_job(preset, out);
     qn_err err = {0};
     cr_assert_eq(qn_quantize_run(&job, (qn_event_sink){0}, NULL, &err), QN_OK, "%s", err.msg);
+}
+
+bool ts_files_equal(const char *a, const char *b)
+{
+    char *x = NULL, *y = NULL;
+    size_t nx = 0, ny = 0;
+    qn_err err = {0};
+    bool same = qn_file_read_all(a, &x, &nx, &err) == QN_OK && qn_file_read_all(b, &y, &ny, &err) == QN_OK &&
+                nx == ny && memcmp(x, y, nx) == 0;
+    free(x);
+    free(y);
+    return same;
 }

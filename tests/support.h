@@ -2,6 +2,7 @@
    folders, running the quench binary, and comparing float arrays. */
 #ifndef QN_TEST_SUPPORT_H
 #define QN_TEST_SUPPORT_H
+#include <stdbool.h>
 #include <stddef.h>
 #include "engine/quantize.h"
 
@@ -13,6 +14,8 @@ void ts_rmtree(const char *dir);
 /* Copies a file, keeping only its first `keep` bytes (all when keep is (size_t)-1). */
 void ts_copy_prefix(const char *src, const char *dst, size_t keep);
 void ts_write_file(const char *path, const void *data, size_t n);
+/* Whether two files exist and hold the same bytes. */
+bool ts_files_equal(const char *a, const char *b);
 
 typedef struct {
     int   status;   /* exit code, or 128+signal */

@@ -24,5 +24,6 @@ int qn_cmd_logits(int argc, char **argv);
 int qn_cmd_export_png(int argc, char **argv);
 int qn_cmd_show(int argc, char **argv);
 int qn_cmd_quantize_layer(int argc, char **argv);
+int qn_cmd_export_spqr_hf(int argc, char **argv);
 
 #endif

@@ -264,10 +264,23 @@ Test(spqr_hf, quantize_writes_the_hugging_face_folder, .timeout = 240)
     ts_run_free(&ins);
     double ours = ts_folder_ppl(out, 10), theirs = ts_folder_ppl(hf, 10);
     cr_expect(fabs(theirs - ours) / ours <= HF_PPL_REL_TOL, "ppl %.5f (hf-spqr) vs %.5f (quench-spqr)", theirs, ours);
+    /* `quench export-spqr-hf RUN OUT` writes the same folder from the finished run */
+    char again[320], a_path[400], b_path[400];
+    snprintf(again, sizeof again, "%s/again", dir);
+    const char *exp[] = { "export-spqr-hf", out, again, NULL };
+    ts_run_result ex = ts_run_quench(exp);
+    cr_assert_eq(ex.status, 0, "%s", ex.err);
+    ts_run_free(&ex);
+    static const char *const files[] = { "model.safetensors", "config.json", "tokenizer.json" };
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(a_path, sizeof a_path, "%s/%s", hf, files[i]);
+        snprintf(b_path, sizeof b_path, "%s/%s", again, files[i]);
+        cr_expect(ts_files_equal(a_path, b_path), "%s differs from %s", b_path, a_path);
+    }
     ts_rmtree(dir);
 }
 
-/* w4 has no Hugging Face layout: nothing is written beside quench's own. */
+/* w4 has no Hugging Face layout: nothing is written beside quench's own, and export-spqr-hf refuses. */
 Test(spqr_hf, other_configurations_write_no_folder, .timeout = 240)
 {
     char dir[128], out[256], hf[300];
@@ -276,5 +289,11 @@ Test(spqr_hf, other_configurations_write_no_folder, .timeout = 240)
     snprintf(hf, sizeof hf, "%s/" QN_SPQR_HF_DIR, out);
     ts_quantize_small("spqr-4.6-near-lossless", out);
     cr_expect(!qn_path_exists(hf), "%s exists", hf);
+    const char *exp[] = { "export-spqr-hf", out, hf, NULL };
+    ts_run_result ex = ts_run_quench(exp);
+    cr_expect_eq(ex.status, 1, "export-spqr-hf of a w4 run: status %d", ex.status);
+    cr_expect(strstr(ex.err, "w3"), "%s", ex.err);
+    cr_expect(!qn_path_exists(hf), "%s exists after a refused export", hf);
+    ts_run_free(&ex);
     ts_rmtree(dir);
 }
