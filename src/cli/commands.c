@@ -11,7 +11,7 @@ static const qn_cli_command k_commands[] = {
     { "tokenize", "token ids and pieces of a text", qn_cmd_tokenize },
     { "ppl", "perplexity on a text (gptq or llama.cpp protocol)", qn_cmd_ppl },
     { "generate", "generate text from a prompt, streamed", qn_cmd_generate },
-    { "quantize", "compress a whole model (RTN, GPTQ, SpQR) with calibration", qn_cmd_quantize },
+    { "quantize", "compress a whole model (RTN, GPTQ, SpQR, AQLM) with calibration", qn_cmd_quantize },
     { "presets", "the compression presets with the projected size of a model", qn_cmd_presets },
     { "logits", "next-token logits of a text (top-k, or all as JSON)", qn_cmd_logits },
     { "export-png", "a quantization run's pictures (weights, error, outliers, ...) as PNG", qn_cmd_export_png },
@@ -20,7 +20,7 @@ static const qn_cli_command k_commands[] = {
     { "export-spqr-hf", "rewrite a SpQR w3 16x16 run in the Hugging Face SpQR layout (transformers)", qn_cmd_export_spqr_hf },
     { "bench", "prompt and decode speed (tokens/s) against the memory bound", qn_cmd_bench },
     { "bench-kernel", "one compressed-weight kernel against OpenBLAS on a random matrix", qn_cmd_bench_kernel },
-    { "quantize-layer", "quantize one layer file (weight + hessian) with rtn, gptq or spqr", qn_cmd_quantize_layer },
+    { "quantize-layer", "quantize one layer file (weight + hessian) with rtn, gptq, spqr or aqlm", qn_cmd_quantize_layer },
 };
 
 static void print_usage(FILE *fp)
