@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 bool qn_arg_size(const char *cmd, const char *opt, const char *val, size_t lo, size_t hi, size_t *out)
 {
@@ -55,4 +56,14 @@ int qn_arg_usage_error(const char *cmd, const char *usage, const char *fmt, ...)
     va_end(ap);
     fprintf(stderr, "\nusage: %s\n", usage);
     return 2;
+}
+
+int qn_arg_positional(const char *cmd, const char *usage, int argc, char **argv, int n)
+{
+    if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        printf("usage: %s\n", usage);
+        return 0;
+    }
+    if (argc - 1 != n) return qn_arg_usage_error(cmd, usage, "expected %d arguments", n);
+    return -1;
 }

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli/args.h"
 #include "cli/progress.h"
 #include "cli/session.h"
 #include "engine/export_hf.h"
@@ -14,14 +15,8 @@ static const char k_usage[] = "quench import-llama2c MODEL.bin TOKENIZER.bin OUT
 
 int qn_cmd_import_llama2c(int argc, char **argv)
 {
-    if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-        printf("usage: %s\n", k_usage);
-        return 0;
-    }
-    if (argc != 4) {
-        fprintf(stderr, "quench import-llama2c: expected 3 arguments\nusage: %s\n", k_usage);
-        return 2;
-    }
+    int early = qn_arg_positional("import-llama2c", k_usage, argc, argv, 3);
+    if (early >= 0) return early;
     const char *model = argv[1], *tokpath = argv[2], *out = argv[3];
     qn_err err = {0};
     qn_config cfg;
