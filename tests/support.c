@@ -205,3 +205,15 @@ bool ts_files_equal(const char *a, const char *b)
     free(y);
     return same;
 }
+
+json_t *ts_last_json(const char *out)
+{
+    const char *end = out + strlen(out);
+    while (end > out && end[-1] == '\n') end--;
+    const char *start = end;
+    while (start > out && start[-1] != '\n') start--;
+    json_error_t je;
+    json_t *j = json_loadb(start, (size_t)(end - start), 0, &je);
+    cr_assert(j, "last line is not JSON (%s): %s", je.text, start);
+    return j;
+}

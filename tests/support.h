@@ -26,12 +26,15 @@ typedef struct {
 ts_run_result ts_run_quench(const char *const *args);
 void          ts_run_free(ts_run_result *r);
 
+/* The last line of a command's stdout parsed as JSON (asserts that it is). */
+struct json_t;
+struct json_t *ts_last_json(const char *out);
+
 /* max |a - b| / max(|b|, floor), and the index where it occurs. */
 double ts_max_rel_diff(const float *a, const float *b, size_t n, double floor, size_t *at);
 
 /* The entry of shared/reference/layer-reference.json's "results" with this
    method, config and (when not NULL) layer; NULL when absent. Borrowed from root. */
-struct json_t;
 struct json_t *ts_layer_reference(struct json_t *root, const char *method, const char *layer, const char *config);
 
 /* Perplexity of m on the shared TinyStories text, llama.cpp's protocol at ctx 256,

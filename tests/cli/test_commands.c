@@ -7,19 +7,6 @@
 
 #include "support.h"
 
-/* The last line of stdout parsed as JSON. */
-static json_t *last_json(const char *out)
-{
-    const char *end = out + strlen(out);
-    while (end > out && end[-1] == '\n') end--;
-    const char *start = end;
-    while (start > out && start[-1] != '\n') start--;
-    json_error_t je;
-    json_t *j = json_loadb(start, (size_t)(end - start), 0, &je);
-    cr_assert(j, "last line is not JSON (%s): %s", je.text, start);
-    return j;
-}
-
 Test(cli, inspect_json_describes_the_default_model)
 {
     const char *args[] = { "inspect", TS_STORIES_HF, "--json", NULL };
@@ -56,7 +43,7 @@ Test(cli, tokenize_json_ids)
                            "--json", NULL };
     ts_run_result r = ts_run_quench(args);
     cr_assert_eq(r.status, 0, "%s", r.err);
-    json_t *j = last_json(r.out);
+    json_t *j = ts_last_json(r.out);
     json_t *ref = json_load_file(ts_shared("reference/tokenizer-cases.json"), 0, NULL);
     json_t *want = json_array_get(json_object_get(ref, "mistral-32k"), 0);
     cr_expect(json_equal(json_object_get(j, "ids"), want), "ids differ from the reference: %s", r.out);
@@ -81,7 +68,7 @@ Test(cli, ppl_json_fields)
                            "--protocol", "llamacpp", "--chunks", "10", "--json", NULL };
     ts_run_result r = ts_run_quench(args);
     cr_assert_eq(r.status, 0, "%s", r.err);
-    json_t *j = last_json(r.out);
+    json_t *j = ts_last_json(r.out);
     const char *keys[] = { "ppl", "tokens", "seconds", "tokens_per_second" };
     for (size_t i = 0; i < 4; i++) cr_expect(json_object_get(j, keys[i]), "no '%s' in %s", keys[i], r.out);
     cr_expect_eq(json_integer_value(json_object_get(j, "tokens")), 10 * 127);

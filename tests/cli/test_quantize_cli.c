@@ -71,9 +71,7 @@ Test(quantize_cli, json_names_the_folders, .timeout = 120)
                            "--calib", ts_shared("text/tinystories-valid-head.txt"), "--out", out, "--json", NULL };
     ts_run_result r = ts_run_quench(args);
     cr_assert_eq(r.status, 0, "%s", r.err);
-    const char *last = strrchr(r.out, '{');
-    json_t *j = last ? json_loads(last, 0, NULL) : NULL;
-    cr_assert(j, "no JSON object last: %s", r.out);
+    json_t *j = ts_last_json(r.out);
     cr_expect_str_eq(json_string_value(json_object_get(j, "out")), out);
     cr_expect_str_eq(json_string_value(json_object_get(j, "hf_spqr")), hf);
     cr_expect(json_number_value(json_object_get(j, "seconds")) > 0);

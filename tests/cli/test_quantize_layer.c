@@ -27,19 +27,6 @@ static const char *tmp_path(const char *name)
     return b;
 }
 
-/* The last line of stdout parsed as JSON. */
-static json_t *last_json(const char *out)
-{
-    const char *end = out + strlen(out);
-    while (end > out && end[-1] == '\n') end--;
-    const char *start = end;
-    while (start > out && start[-1] != '\n') start--;
-    json_error_t je;
-    json_t *j = json_loadb(start, (size_t)(end - start), 0, &je);
-    cr_assert(j, "last line is not JSON (%s): %s", je.text, start);
-    return j;
-}
-
 /* exit 1 or 2, and stderr one line naming `needle` and `problem` (plus usage for option errors). */
 static void expect_failure(const char *const *args, const char *needle, const char *problem)
 {
@@ -59,7 +46,7 @@ Test(quantize_layer, gptq_json_matches_the_research_code)
                            "--wbits", "3", "--permutation-order", "identity", "--percdamp", "0.01", "--json", NULL };
     ts_run_result r = ts_run_quench(args);
     cr_assert_eq(r.status, 0, "%s", r.err);
-    json_t *j = last_json(r.out);
+    json_t *j = ts_last_json(r.out);
     cr_expect(json_real_value(json_object_get(j, "relative_error")) <= 1.02 * 0.0572, "%s", r.out);
     cr_expect_float_eq(json_number_value(json_object_get(j, "bits")), 3.0, 1e-12);
     cr_expect_float_eq(json_number_value(json_object_get(j, "outlier_fraction")), 0.0, 1e-12);
@@ -76,7 +63,7 @@ Test(quantize_layer, spqr_defaults_with_outliers)
                            NULL };
     ts_run_result r = ts_run_quench(args);
     cr_assert_eq(r.status, 0, "%s", r.err);
-    json_t *j = last_json(r.out);
+    json_t *j = ts_last_json(r.out);
     double ol = json_number_value(json_object_get(j, "outlier_fraction"));
     cr_expect(json_number_value(json_object_get(j, "relative_error")) <= 1.02 * 0.0133, "%s", r.out);
     cr_expect(fabs(json_number_value(json_object_get(j, "bits")) - (3.625 + 32 * ol)) < 1e-9, "%s", r.out);
@@ -96,7 +83,7 @@ Test(quantize_layer, spqr_plain_stats_reproduce_the_research_code)
                                "--outlier-threshold", "inf", "--json", plain ? "--plain-stats" : NULL, NULL };
         ts_run_result r = ts_run_quench(args);
         cr_assert_eq(r.status, 0, "%s", r.err);
-        json_t *j = last_json(r.out);
+        json_t *j = ts_last_json(r.out);
         err[plain] = json_number_value(json_object_get(j, "relative_error"));
         bits[plain] = json_number_value(json_object_get(j, "bits"));
         json_decref(j);
@@ -115,7 +102,7 @@ Test(quantize_layer, rtn_runs_and_inf_threshold_means_no_outliers)
                          "--wbits", "4", "--groupsize", "64", "--json", NULL };
     ts_run_result r = ts_run_quench(a1);
     cr_assert_eq(r.status, 0, "%s", r.err);
-    json_t *j = last_json(r.out);
+    json_t *j = ts_last_json(r.out);
     cr_expect_float_eq(json_number_value(json_object_get(j, "bits")), 4.5, 1e-12, "4 + 32/64");
     json_decref(j);
     ts_run_free(&r);
@@ -123,7 +110,7 @@ Test(quantize_layer, rtn_runs_and_inf_threshold_means_no_outliers)
                          "--outlier-threshold", "inf", "--json", NULL };
     r = ts_run_quench(a2);
     cr_assert_eq(r.status, 0, "%s", r.err);
-    j = last_json(r.out);
+    j = ts_last_json(r.out);
     cr_expect_eq(json_integer_value(json_object_get(j, "outliers")), 0);
     json_decref(j);
     ts_run_free(&r);
