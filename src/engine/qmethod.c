@@ -732,12 +732,12 @@ void qn_quant_config_describe(const qn_quant_config *q, char *buf, size_t cap)
         snprintf(buf, cap, "aqlm %dx%d, groups of %zu", q->codebooks, q->codebook_bits, q->group);
         break;
     case QN_METHOD_SPQR: {
-        char tau[32] = "no outliers";
-        if (isfinite(q->outlier_threshold)) snprintf(tau, sizeof tau, "tau %g", q->outlier_threshold);
         if (q->hf_spqr_layout) {
             snprintf(buf, cap, "spqr w%d, 16x16 tiles of 3-bit statistics (Hugging Face SpQR layout)", q->wbits);
             break;
         }
+        char tau[32] = "no outliers";
+        if (isfinite(q->outlier_threshold)) snprintf(tau, sizeof tau, "tau %g", q->outlier_threshold);
         snprintf(buf, cap, "spqr w%d, beta1 %zu, beta2 %zu, %d/%d-bit statistics, %s%s", q->wbits, q->groupsize,
                  q->qq_groupsize, q->qq_scale_bits, q->qq_zero_bits, tau, q->act_order ? ", act_order" : "");
         break;

@@ -273,13 +273,13 @@ static void remove_previous_run(const char *dir, int n_layers)
     static const char *const names[] = { "model.safetensors", "stats.safetensors", "config.json", "run.jsonl",
                                          "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
                                          "tokenizer.model", "generation_config.json" };
-    char path[4200];
-    char hf[4200];
+    char path[4200], hf[4200];
+    bool has_hf = qn_path_join(hf, sizeof hf, dir, QN_SPQR_HF_DIR);
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         if (qn_path_join(path, sizeof path, dir, names[i])) unlink(path);
-        if (qn_path_join(hf, sizeof hf, dir, QN_SPQR_HF_DIR) && qn_path_join(path, sizeof path, hf, names[i])) unlink(path);
+        if (has_hf && qn_path_join(path, sizeof path, hf, names[i])) unlink(path);
     }
-    if (qn_path_join(hf, sizeof hf, dir, QN_SPQR_HF_DIR)) rmdir(hf);
+    if (has_hf) rmdir(hf);
     remove_blocks(dir, n_layers > 4096 ? 4096 : n_layers);
 }
 
