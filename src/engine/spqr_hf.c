@@ -112,9 +112,7 @@ qn_status qn_spqr_hf_pack(const qn_spqr_layer *L, qn_spqr_hf_linear *h, qn_err *
         for (uint32_t k = L->row_ptr ? L->row_ptr[r] : 0; L->row_ptr && k < L->row_ptr[r + 1]; k++) {
             size_t j = L->col_idx[k];
             const uint64_t *tile = h->dense_weights + ((r / TILE) * tiles_n + j / TILE) * TILE;
-            uint64_t so = 0;
-            for (size_t q = 0; q < TILE; q += 2) so |= (tile[q] >> SECOND_ORDER_SHIFT & 0xFF) << (8 * (q / 2));
-            float dense = word_weight(tile[r % TILE], so, j % TILE);
+            float dense = word_weight(tile[r % TILE], second_order_word(L, j / TILE, r / TILE), j % TILE);
             uint16_t v = qn_f32_to_f16(qn_f16_to_f32(L->values[k]) - dense);
             h->col_vals[k] = (uint32_t)j | (uint32_t)v << 16;
         }
