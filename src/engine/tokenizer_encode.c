@@ -126,6 +126,7 @@ static void try_pair(work *w, const char *text, int32_t l, int32_t r)
     uint32_t key;
     int32_t id;
     if (t->ranked) {
+        if (L->id < 0 || R->id < 0) return; /* a byte with no token blocks merges across it */
         int rank = tok_pair_rank(t, L->id, R->id);
         if (rank < 0) return;
         key = (uint32_t)rank;
@@ -165,7 +166,8 @@ static void bpe(work *w, const char *text, size_t first, size_t end)
         try_pair(w, text, L->prev, (int32_t)c.left);
         try_pair(w, text, (int32_t)c.left, L->next);
     }
-    for (int32_t i = (int32_t)first; i >= 0 && !w->status; i = s[i].next) emit(w, s[i].id);
+    for (int32_t i = (int32_t)first; i >= 0 && !w->status; i = s[i].next)
+        if (s[i].id >= 0) emit(w, s[i].id);
 }
 
 /* ---- SPM ---------------------------------------------------------------- */
@@ -249,7 +251,7 @@ static void bl_word(work *w, const unsigned char *s, size_t n)
 {
     const qn_tokenizer *t = w->t;
     if (n == 0) return;
-    if (n == 1) { emit(w, t->byte_token[s[0]]); return; }
+    if (n == 1) { if (t->byte_token[s[0]] >= 0) emit(w, t->byte_token[s[0]]); return; }
     if (t->ignore_merges) {
         if (!grow(w, (void **)&w->buf, &w->cap_buf, 2 * n, 1)) return;
         size_t m = 0;
