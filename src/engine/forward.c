@@ -5,6 +5,7 @@
 
 #include <math.h>
 #include <omp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -245,6 +246,21 @@ static qn_status mlp_block(const qn_model *m, qn_state *s, size_t l, size_t n, q
     return QN_OK;
 }
 
+/* Finite weights can still overflow f32 on the way (a norm weight of 3e38):
+   the first non-finite output is named rather than sampled from or scored. */
+static qn_status check_finite(const float *v, size_t n, size_t width, const char *what, size_t layer, qn_err *err)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(v[i])) {
+            char where[48] = "";
+            if (layer != (size_t)-1) snprintf(where, sizeof where, "layer %zu ", layer);
+            return qn_err_set(err, QN_ERR_FORMAT, "non-finite activations: the %s%s output is %s at token %zu, "
+                              "element %zu (the model's weights overflow f32)", where, what,
+                              isnan(v[i]) ? "NaN" : "Inf", i / width, i % width);
+        }
+    return QN_OK;
+}
+
 qn_status qn_forward(const qn_model *m, qn_state *s, const int32_t *tokens, size_t n, size_t pos,
                      bool all_logits, const float **logits, qn_err *err)
 {
@@ -263,12 +279,18 @@ qn_status qn_forward(const qn_model *m, qn_state *s, const int32_t *tokens, size
     qn_status st;
     for (size_t l = 0; l < (size_t)c->n_layers; l++) {
         if ((st = attention_block(m, s, l, n, pos, (qn_tap){0}, err))) return qn_err_prefix(err, "layer %zu attention: ", l);
+        if ((st = check_finite(s->x, n * D, D, "attention", l, err))) return st;
         if ((st = mlp_block(m, s, l, n, (qn_tap){0}, err))) return qn_err_prefix(err, "layer %zu mlp: ", l);
+        if ((st = check_finite(s->x, n * D, D, "mlp", l, err))) return st;
     }
     const float *x = all_logits ? s->x : s->x + (n - 1) * D;
     size_t n_out = all_logits ? n : 1;
     rmsnorm(s->xb, x, m->final_norm, n_out, D, c->rms_eps);
     if ((st = linear(&m->lm_head, s->xb, n_out, s->logits, err))) return qn_err_prefix(err, "lm_head: ");
+    if ((st = check_finite(s->xb, n_out * D, D, "final norm", (size_t)-1, err)) ||
+        (st = check_finite(s->logits, n_out * (size_t)c->vocab_size, (size_t)c->vocab_size, "lm_head (logits)",
+                           (size_t)-1, err)))
+        return st;
     *logits = s->logits;
     return QN_OK;
 }

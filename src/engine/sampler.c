@@ -54,6 +54,8 @@ static int sample_top_p(qn_sampler *s, float coin)
     size_t n = 0;
     for (size_t i = 0; i < s->vocab; i++)
         if (s->probs[i] >= cutoff) s->order[n++] = (int32_t)i;
+    /* NaN probabilities pass no comparison: nothing to sample from (qn_forward refuses such logits) */
+    if (n == 0) return qn_argmax(s->probs, s->vocab);
     qsort_r(s->order, n, sizeof *s->order, by_prob_desc, s->probs);
     float cum = 0.0f;
     size_t last = n - 1;
