@@ -35,6 +35,14 @@ qn_status qn_err_prefix(qn_err *err, const char *fmt, ...)
     return err->status;
 }
 
+qn_status qn_err_prefix_path(qn_err *err, const char *path)
+{
+    if (!err) return QN_OK;
+    /* the message may name this path already, or a file inside it ("dir/model.safetensors: ...") */
+    if (strncmp(err->msg, path, strlen(path)) == 0) return err->status;
+    return qn_err_prefix(err, "%s: ", path);
+}
+
 const char *qn_status_name(qn_status s)
 {
     switch (s) {

@@ -28,6 +28,8 @@ qn_status qn_err_set(qn_err *err, qn_status s, const char *fmt, ...)
 /* Prepends context ("layer 7: ") to the message already there; returns err->status. */
 qn_status qn_err_prefix(qn_err *err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* Prepends "path: " unless the message already begins with path (no "d: d/f: ..."). */
+qn_status qn_err_prefix_path(qn_err *err, const char *path);
 const char *qn_status_name(qn_status s);
 
 #endif

@@ -8,6 +8,7 @@
 
 #include "cli/args.h"
 #include "cli/session.h"
+#include "engine/run_lock.h"
 #include "engine/spqr_hf.h"
 
 static const char k_usage[] = "quench export-spqr-hf RUN OUTDIR";
@@ -17,7 +18,12 @@ int qn_cmd_export_spqr_hf(int argc, char **argv)
     int early = qn_arg_positional("export-spqr-hf", k_usage, argc, argv, 2);
     if (early >= 0) return early;
     qn_err err = {0};
-    if (qn_spqr_hf_export(argv[1], argv[2], &err)) return qn_cli_fail("export-spqr-hf", &err);
+    qn_run_lock lock;   /* no quantize may rewrite RUN while it is read */
+    if (qn_run_lock_take(&lock, argv[1], &err) || qn_spqr_hf_export(argv[1], argv[2], &err)) {
+        qn_run_lock_release(&lock);
+        return qn_cli_fail("export-spqr-hf", &err);
+    }
+    qn_run_lock_release(&lock);
     printf("wrote %s (the Hugging Face SpQR layout, for transformers)\n", argv[2]);
     return 0;
 }

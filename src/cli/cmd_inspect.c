@@ -14,6 +14,7 @@
 #include "engine/gguf.h"
 #include "engine/ggml_quants.h"
 #include "engine/llama_layout.h"
+#include "engine/model.h"
 #include "engine/model_hf.h"
 #include "engine/qmethod.h"
 
@@ -149,6 +150,13 @@ int qn_cmd_inspect(int argc, char **argv)
         s = kind == QN_SRC_HF ? qn_hf_model_tensors(path, &list, &err)
           : kind == QN_SRC_GGUF ? gguf_tensors(path, &list, &err)
           : llama2c_tensors(path, &cfg, &list, &err);
+    }
+    char method[32];
+    if (!s && quantization_line(path, kind, method, sizeof method)) {
+        /* stored linears that disagree with the config are refused here as ppl refuses them */
+        qn_model *m = NULL;
+        s = qn_model_open(&m, path, &(qn_model_opts){0}, &err);
+        qn_model_close(m);
     }
     if (s) rc = qn_cli_fail("inspect", &err);
     else if (json) print_json(path, kind, &cfg, &list);

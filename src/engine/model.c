@@ -182,7 +182,7 @@ static qn_status load_quantized(qn_model *m, const qn_quant_config *q, const qn_
     if (!dequantize && d->role != QN_T_LM_HEAD) {
         qn_status s = load_packed(m, q, d, base, lk, err);
         if (s == QN_OK) { *dst = NULL; return QN_OK; }
-        if (s != QN_ERR_UNSUPPORTED) return qn_err_prefix(err, "%s: ", m->path);
+        if (s != QN_ERR_UNSUPPORTED) return qn_err_prefix_path(err, m->path);
     }
     size_t n = (size_t)d->shape[0] * (size_t)d->shape[1];
     float *W = malloc(n * sizeof *W);
@@ -190,7 +190,7 @@ static qn_status load_quantized(qn_model *m, const qn_quant_config *q, const qn_
     qn_status s = qn_qmethod_dequantize(q, lk, base, (size_t)d->shape[0], (size_t)d->shape[1], W, err);
     if (!s) s = check_finite(m, d->name, W, n, err);
     qn_f32_tensor t = { .data = W, .owned = true };
-    if (s) { free(W); return qn_err_prefix(err, "%s: ", m->path); }
+    if (s) { free(W); return qn_err_prefix_path(err, m->path); }
     *dst = W;
     return keep(m, &t, err);
 }

@@ -26,6 +26,7 @@
 #include "engine/llama_layout.h"
 #include "engine/ppl.h"
 #include "engine/qmethod.h"
+#include "engine/run_lock.h"
 #include "engine/runlog.h"
 #include "engine/speed.h"
 #include "engine/spqr_hf.h"
@@ -39,6 +40,7 @@ typedef struct {
     qn_event_sink  user;          /* the caller's sink */
     const atomic_bool *cancel;
     qn_runlog     *log;
+    qn_run_lock    lock;          /* held from before the folder is cleared until the end */
     qn_tensor_set  block;         /* stored linears of the block being quantized */
     qn_tensor_set  stats;         /* per-linear data for the pictures */
     qn_status      sink_status;   /* a failed run.jsonl write, reported after the layer */
@@ -297,11 +299,12 @@ static qn_status prepare_dir(job_state *js, int n_layers, qn_err *err)
         if (!job->resume && !job->force)
             return qn_err_set(err, QN_ERR_ARG, "%s: already exists (--force replaces it, --resume continues it)",
                               job->out_dir);
-        if (job->force && !job->resume) remove_previous_run(job->out_dir, n_layers);
     } else if (job->resume) {
         return qn_err_set(err, QN_ERR_ARG, "%s: does not exist: nothing to resume", job->out_dir);
     }
     if ((s = qn_dir_ensure(job->out_dir, err))) return s;
+    if ((s = qn_run_lock_take(&js->lock, job->out_dir, err))) return s;
+    if (job->force && !job->resume) remove_previous_run(job->out_dir, n_layers);
     if ((s = path_in(path, sizeof path, job->out_dir, "blocks", err))) return s;
     return qn_dir_ensure(path, err);
 }
@@ -383,7 +386,8 @@ static qn_status fit_config(job_state *js, qn_event_sink sink, qn_err *err)
 
 qn_status qn_quantize_run(const qn_quantize_job *job, qn_event_sink sink, const atomic_bool *cancel, qn_err *err)
 {
-    job_state js = { .job = job, .cfg = job->config, .user = sink, .cancel = cancel, .t0 = qn_now() };
+    job_state js = { .job = job, .cfg = job->config, .user = sink, .cancel = cancel, .t0 = qn_now(),
+                     .lock = { .fd = -1 } };
     snprintf(js.dir, sizeof js.dir, "%s", job->out_dir);
     int32_t *windows = NULL;
     qn_status s = qn_quant_config_validate(&js.cfg, err);
@@ -431,6 +435,7 @@ qn_status qn_quantize_run(const qn_quantize_job *job, qn_event_sink sink, const 
     qn_emit(sink, &(qn_event){ .kind = QN_EV_RUN_END, .stage = "quantize", .value = s == QN_OK ? 1 : 0,
                                .text = s ? (err ? err->msg : "") : NULL });
     qn_runlog_close(js.log);
+    qn_run_lock_release(&js.lock);
     qn_tensor_set_clear(&js.block);
     qn_tensor_set_clear(&js.stats);
     free(windows);

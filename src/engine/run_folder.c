@@ -675,7 +675,7 @@ static qn_status run_linear(qn_run_folder *r, const char *tensor, const qn_run_l
     if (!qn_qstore_has(lk, L->name))
         return qn_err_set(err, QN_ERR_FORMAT, "%s: tensor '%s' is missing (neither dense nor quantized)", file, tensor);
     qn_status s = qn_qmethod_dequantize(&r->qcfg, lk, L->name, L->d_out, L->d_in, W, err);
-    return s ? qn_err_prefix(err, "%s: ", r->dir) : QN_OK;
+    return s ? qn_err_prefix_path(err, r->dir) : QN_OK;
 }
 
 qn_status qn_run_weights(qn_run_folder *r, const char *layer, bool original, float **W, size_t *rows, size_t *cols,

@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "engine/run_lock.h"
 #include "engine/safetensors.h"
 #include "engine/sampler.h"
 #include "support.h"
@@ -102,4 +103,66 @@ Test(hardening, sampler_survives_nan_logits)
     int id = qn_sampler_next(&s, logits);
     cr_expect(id >= 0 && id < 16, "token %d", id);
     qn_sampler_done(&s);
+}
+
+/* Runs `quench quantize` of the default model with RTN at wbits into out, plus extra arguments. */
+static ts_run_result quantize_rtn(const char *out, const char *wbits, const char *extra)
+{
+    const char *args[] = { "quantize", TS_STORIES_HF, "--method", "rtn", "--wbits", wbits, "--calib",
+                           ts_shared("text/tinystories-valid-head.txt"), "--nsamples", "4", "--seqlen", "32",
+                           "--out", out, extra, NULL };
+    return ts_run_quench(args);
+}
+
+/* Defect 2: a second writer of a folder another process holds is refused, and the folder is left alone. */
+Test(hardening, second_writer_is_refused)
+{
+    const char *dir = in_tmp("run");
+    ts_run_result r = quantize_rtn(dir, "4", NULL);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    ts_run_free(&r);
+    qn_run_lock held;
+    qn_err err = {0};
+    cr_assert_eq(qn_run_lock_take(&held, dir, &err), QN_OK, "%s", err.msg);
+    qn_run_lock again;
+    cr_expect_eq(qn_run_lock_take(&again, dir, &err), QN_ERR_IO);
+    cr_expect(strstr(err.msg, "another quench process is writing"), "%s", err.msg);
+    r = quantize_rtn(dir, "2", "--force");
+    cr_expect_eq(r.status, 1, "exit %d: %s", r.status, r.err);
+    cr_expect(strstr(r.err, "another quench process is writing"), "%s", r.err);
+    ts_run_free(&r);
+    char path[600];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    json_t *cfg = json_load_file(path, 0, NULL);
+    cr_expect_eq(json_integer_value(json_object_get(json_object_get(cfg, "quantization_config"), "bits")), 4);
+    json_decref(cfg);
+    qn_run_lock_release(&held);
+    r = quantize_rtn(dir, "2", "--force");
+    cr_expect_eq(r.status, 0, "once released: %s", r.err);
+    ts_run_free(&r);
+}
+
+/* Defect 2: a folder whose config says one thing and whose tensors another is refused by inspect too. */
+Test(hardening, inspect_refuses_mixed_folder)
+{
+    const char *a = in_tmp("w4"), *b = in_tmp("w2"), *mix = in_tmp("mix");
+    ts_run_result r = quantize_rtn(a, "4", NULL);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    ts_run_free(&r);
+    r = quantize_rtn(b, "2", NULL);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    ts_run_free(&r);
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "mkdir %s && cp %s/config.json %s/tokenizer*.json %s/ && cp %s/model.safetensors %s/",
+             mix, a, a, mix, b, mix);
+    cr_assert_eq(system(cmd), 0);
+    const char *args[] = { "inspect", mix, NULL };
+    r = ts_run_quench(args);
+    cr_expect_eq(r.status, 1, "exit %d: %s", r.status, r.out);
+    cr_expect(strstr(r.err, "model.safetensors: tensor 'model.layers.0."), "%s", r.err);
+    /* defect 9: the file is named once, not after its folder again */
+    char twice[1200];
+    snprintf(twice, sizeof twice, "%s: %s/", mix, mix);
+    cr_expect(!strstr(r.err, twice), "%s", r.err);
+    ts_run_free(&r);
 }
