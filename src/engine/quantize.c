@@ -2,12 +2,15 @@
    Layout of the output folder while a run is going:
      DIR/run.jsonl                 appended as events happen
      DIR/blocks/block-NNNN.safetensors   stored linears of each finished block
+     DIR/blocks/stats-NNNN.safetensors   that block's statistics (written just before it)
    and at the end, each written under a temporary name and renamed:
      DIR/model.safetensors, DIR/stats.safetensors, DIR/config.json, tokenizer files,
      then, for SpQR w3 with 16x16 tiles, the Hugging Face SpQR layout in DIR/hf-spqr/.
    A resumed run reads the finished blocks back, puts their dequantized weights
    into the model and recomputes the next block's inputs through them, so it
-   continues exactly where the interrupted run would have been. */
+   continues exactly where the interrupted run would have been; the block
+   checkpoints stay until the end event is logged, so a run that died during
+   its final writes is finished from them without quantizing anything again. */
 #include "engine/quantize.h"
 
 #include <dirent.h>
@@ -47,6 +50,7 @@ typedef struct {
     qn_err         sink_err;
     double         t0;
     double         bits_sum, params_sum;   /* parameter-weighted average bits */
+    double         prev_seconds;  /* what the interrupted sessions of a resumed run took */
     char           dir[4096];
 } job_state;
 
@@ -59,6 +63,11 @@ static qn_status path_in(char *buf, size_t cap, const char *dir, const char *nam
 static void block_file(char *buf, size_t cap, const char *dir, int layer)
 {
     snprintf(buf, cap, "%s/blocks/block-%04d.safetensors", dir, layer);
+}
+
+static void block_stats_file(char *buf, size_t cap, const char *dir, int layer)
+{
+    snprintf(buf, cap, "%s/blocks/stats-%04d.safetensors", dir, layer);
 }
 
 /* Number of consecutive finished blocks from 0. */
@@ -164,13 +173,51 @@ static qn_status quantize_linear(void *ctx, qn_tensor_role role, int layer, cons
     return s;
 }
 
+/* The statistics of one block beside its checkpoint, so that a resumed run still has them. */
+static qn_status write_block_stats(job_state *js, int layer, qn_err *err)
+{
+    char prefix[64], path[4200];
+    snprintf(prefix, sizeof prefix, "model.layers.%d.", layer);
+    qn_tensor_set part = {0};
+    qn_status s = QN_OK;
+    for (size_t i = 0; i < js->stats.n && !s; i++) {
+        const qn_st_entry *e = &js->stats.entries[i];
+        if (strncmp(e->name, prefix, strlen(prefix)) == 0)
+            s = qn_tensor_set_add(&part, e->name, e->dtype, e->ndim, e->shape, (void *)e->data, 0, err);
+    }
+    block_stats_file(path, sizeof path, js->dir, layer);
+    if (!s) s = qn_tensor_set_write(&part, path, NULL, err);
+    qn_tensor_set_clear(&part);
+    return s;
+}
+
+/* Resume: the statistics of the finished blocks back into the run's, in the order they were made. */
+static qn_status load_block_stats(job_state *js, int n_done, qn_err *err)
+{
+    for (int layer = 0; layer < n_done; layer++) {
+        char path[4200];
+        block_stats_file(path, sizeof path, js->dir, layer);
+        if (!qn_path_exists(path)) continue;   /* a checkpoint of a quench that did not keep them */
+        qn_st_file *f = NULL;
+        qn_status s = qn_st_open(&f, path, err);
+        for (size_t i = 0; !s && i < qn_st_count(f); i++) {
+            const qn_st_tensor *t = qn_st_at(f, i);
+            s = qn_tensor_set_copy(&js->stats, t->name, t->dtype, t->ndim, t->shape, t->data, t->nbytes, err);
+        }
+        qn_st_close(f);
+        if (s) return qn_err_prefix(err, "resuming: ");
+    }
+    return QN_OK;
+}
+
 static qn_status block_done(void *ctx, int layer, qn_err *err)
 {
     job_state *js = ctx;
     if (js->sink_status) { *err = js->sink_err; return js->sink_status; }
     char path[4200];
     block_file(path, sizeof path, js->dir, layer);
-    qn_status s = qn_tensor_set_write(&js->block, path, NULL, err);
+    qn_status s = write_block_stats(js, layer, err);
+    if (!s) s = qn_tensor_set_write(&js->block, path, NULL, err);
     qn_tensor_set_clear(&js->block);
     if (s) return s;
     return log_event(js, json_pack("{s:s, s:i}", "event", "block", "block", layer), err);
@@ -263,6 +310,8 @@ static void remove_blocks(const char *dir, int n_layers)
     char path[4200];
     for (int l = 0; l < n_layers; l++) {
         block_file(path, sizeof path, dir, l);
+        unlink(path);
+        block_stats_file(path, sizeof path, dir, l);
         unlink(path);
     }
     snprintf(path, sizeof path, "%s/blocks", dir);
@@ -360,10 +409,54 @@ static qn_status finish(job_state *js, qn_err *err)
     if ((s = path_in(path, sizeof path, js->dir, "stats.safetensors", err))) return s;
     if (js->stats.n && (s = qn_tensor_set_write(&js->stats, path, NULL, err))) return s;
     if ((s = write_config(js, err))) return s;   /* last: its presence marks a complete model */
-    remove_blocks(js->dir, js->model->cfg.n_layers);
     if ((s = write_hf_spqr(js, err))) return s;
     double bits = js->params_sum > 0 ? js->bits_sum / js->params_sum : 0;
-    return log_event(js, json_pack("{s:s, s:f, s:f}", "event", "end", "bits", bits, "seconds", qn_now() - js->t0), err);
+    s = log_event(js, json_pack("{s:s, s:f, s:f}", "event", "end", "bits", bits, "seconds",
+                                js->prev_seconds + qn_now() - js->t0), err);
+    /* only now: until the end event, a resume finishes the run from the checkpoints */
+    if (!s) remove_blocks(js->dir, js->model->cfg.n_layers);
+    return s;
+}
+
+/* Resume: from the log of the interrupted sessions, the bits of the layers of
+   the blocks before first (their last record each) and the time each session
+   ran; *complete when the last session logged its end. */
+static qn_status previous_sessions(job_state *js, int first, bool *complete, qn_err *err)
+{
+    char path[4200];
+    json_t *events = NULL;
+    qn_status s = path_in(path, sizeof path, js->dir, "run.jsonl", err);
+    if (s || (s = qn_runlog_read(path, &events, err))) return s;
+    json_t *layers = json_object(), *ev;
+    double session = 0;
+    size_t i;
+    *complete = false;
+    json_array_foreach(events, i, ev) {
+        const char *kind = json_string_value(json_object_get(ev, "event"));
+        if (!kind) continue;
+        if (strcmp(kind, "start") == 0 || strcmp(kind, "resume") == 0) {
+            js->prev_seconds += session;
+            session = 0;
+            *complete = false;
+        }
+        double t = json_number_value(json_object_get(ev, "time"));
+        if (t > session) session = t;
+        if (strcmp(kind, "end") == 0) *complete = true;
+        const char *name = json_string_value(json_object_get(ev, "name"));
+        if (strcmp(kind, "layer") == 0 && name && json_integer_value(json_object_get(ev, "block")) < first)
+            json_object_set(layers, name, ev);
+    }
+    js->prev_seconds += session;
+    const char *name;
+    json_object_foreach(layers, name, ev) {
+        double w = (double)json_integer_value(json_object_get(ev, "d_out")) *
+                   (double)json_integer_value(json_object_get(ev, "d_in"));
+        js->bits_sum += json_number_value(json_object_get(ev, "bits")) * w;
+        js->params_sum += w;
+    }
+    json_decref(layers);
+    json_decref(events);
+    return QN_OK;
 }
 
 /* Knobs that must divide every layer (AQLM's group) are fitted to this model, with a warning. */
@@ -400,9 +493,22 @@ qn_status qn_quantize_run(const qn_quantize_job *job, qn_event_sink sink, const 
     char path[4200];
     if (!s) s = path_in(path, sizeof path, js.dir, "run.jsonl", err);
     if (!s) s = qn_runlog_open(&js.log, path, job->resume, err);
+    bool complete = false;
     if (!s && job->resume) {
         first = finished_blocks(js.dir, js.model->cfg.n_layers);
-        s = load_finished(&js, first, err);
+        s = previous_sessions(&js, first, &complete, err);
+        char config[4200];
+        if (!s && complete && qn_path_join(config, sizeof config, js.dir, "config.json") && qn_path_exists(config)) {
+            remove_blocks(js.dir, js.model->cfg.n_layers);   /* left by a kill right after the end event */
+            char msg[4300];
+            snprintf(msg, sizeof msg, "%s: already complete (the run logged its end): nothing to resume", js.dir);
+            qn_emit(sink, &(qn_event){ .kind = QN_EV_WARNING, .stage = "quantize", .text = msg,
+                                       .text_len = (int64_t)strlen(msg) });
+            goto done;
+        }
+        if (!s) s = load_block_stats(&js, first, err);
+        /* every block done: only the final files are missing, no block's weights are needed */
+        if (!s && first < js.model->cfg.n_layers) s = load_finished(&js, first, err);
     }
     if (!s) {
         /* absolute paths, so the record still names the inputs from any directory */
@@ -418,7 +524,7 @@ qn_status qn_quantize_run(const qn_quantize_job *job, qn_event_sink sink, const 
         qn_emit(sink, &(qn_event){ .kind = QN_EV_RUN_START, .stage = "quantize", .layer = first,
                                    .n_layers = js.model->cfg.n_layers, .value = bits });
     }
-    if (!s) {
+    if (!s && first < js.model->cfg.n_layers) {
         qn_calib_plan plan = { .tokens = windows, .n_windows = js.cfg.nsamples, .len = js.cfg.seqlen,
                                .first_block = first, .quantize = quantize_linear, .quantize_ctx = &js,
                                .block_done = block_done, .block_ctx = &js };
@@ -426,6 +532,7 @@ qn_status qn_quantize_run(const qn_quantize_job *job, qn_event_sink sink, const 
         if (!s && js.sink_status) { *err = js.sink_err; s = js.sink_status; }
     }
     if (!s) s = finish(&js, err);
+done:
     if (s && js.log) {
         json_t *ev = json_pack("{s:s, s:s, s:s}", "event", s == QN_ERR_CANCELLED ? "cancelled" : "failed",
                                "status", qn_status_name(s), "message", err ? err->msg : "");
