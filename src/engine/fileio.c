@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "engine/map_guard.h"
+
 qn_status qn_file_map(qn_mapping *m, const char *path, qn_err *err)
 {
     memset(m, 0, sizeof *m);
@@ -32,12 +34,16 @@ qn_status qn_file_map(qn_mapping *m, const char *path, qn_err *err)
     if (p == MAP_FAILED) return qn_err_set(err, QN_ERR_IO, "%s: mmap failed: %s", path, strerror(e));
     m->data = p;
     m->size = (size_t)st.st_size;
+    qn_map_guard_add(p, m->size, path, &st);
     return QN_OK;
 }
 
 void qn_file_unmap(qn_mapping *m)
 {
-    if (m && m->data) munmap((void *)m->data, m->size);
+    if (m && m->data) {
+        qn_map_guard_remove(m->data);
+        munmap((void *)m->data, m->size);
+    }
     if (m) { m->data = NULL; m->size = 0; }
 }
 

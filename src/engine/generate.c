@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "engine/forward.h"
+#include "engine/map_guard.h"
 #include "kernels/timing.h"
 #include "engine/sampler.h"
 
@@ -25,7 +26,9 @@ qn_status qn_generate(const qn_model *m, const char *prompt, size_t prompt_len, 
     qn_tok_encode_opts eo = { .add_bos = qn_tok_adds_bos(m->tok) };
     int32_t *prompt_ids = NULL;
     size_t n_prompt = 0;
-    qn_status s = qn_tok_encode(m->tok, prompt, prompt_len, eo, &prompt_ids, &n_prompt, err);
+    qn_status s = qn_map_guard_check(err);   /* the weights are read in place: still the loaded ones? */
+    if (s) return s;
+    s = qn_tok_encode(m->tok, prompt, prompt_len, eo, &prompt_ids, &n_prompt, err);
     if (s) return s;
     if (n_prompt == 0) {
         free(prompt_ids);

@@ -7,6 +7,7 @@
 
 #include "engine/fileio.h"
 #include "engine/forward.h"
+#include "engine/map_guard.h"
 #include "kernels/timing.h"
 
 /* -log softmax(logits)[target], in double for the sum. */
@@ -48,6 +49,7 @@ qn_status qn_ppl_run(const qn_model *m, const int32_t *tokens, size_t n_tokens, 
     size_t first = opts->protocol == QN_PPL_LLAMACPP ? ctx / 2 : 0;
     for (size_t ch = 0; ch < n_chunks; ch++) {
         if (cancel && atomic_load(cancel)) { s = qn_err_set(err, QN_ERR_CANCELLED, "perplexity cancelled"); goto done; }
+        if ((s = qn_map_guard_check(err))) goto done;   /* the weights are read in place: still the loaded ones? */
         for (size_t i = 0; i < ctx; i++) window[i] = tokens[ch * ctx + i];
         if (opts->protocol == QN_PPL_LLAMACPP) window[0] = bos;
         for (size_t b0 = 0; b0 < ctx; b0 += batch) {

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "engine/map_guard.h"
 #include "engine/speed.h"
 #include "tui/app.h"
 #include "tui/browser.h"
@@ -58,6 +59,7 @@ static void install_signals(void)
     sa.sa_flags = SA_RESETHAND | SA_NODEFER;
     int crash[] = { SIGSEGV, SIGABRT, SIGBUS, SIGFPE, SIGILL };
     for (size_t i = 0; i < sizeof crash / sizeof crash[0]; i++) sigaction(crash[i], &sa, NULL);
+    qn_map_guard_set_restore(restore_terminal);   /* a truncated mapped model: terminal back, then the message */
     sa.sa_flags = 0;
     sa.sa_handler = on_int;
     sigaction(SIGINT, &sa, NULL);

@@ -9,9 +9,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "engine/fileio.h"
+#include "engine/map_guard.h"
 #include "engine/run_lock.h"
 #include "engine/safetensors.h"
 #include "engine/sampler.h"
@@ -165,4 +170,54 @@ Test(hardening, inspect_refuses_mixed_folder)
     snprintf(twice, sizeof twice, "%s: %s/", mix, mix);
     cr_expect(!strstr(r.err, twice), "%s", r.err);
     ts_run_free(&r);
+}
+
+/* Defect 6: a mapped file truncated under a reader: one message naming it, exit 1, not a silent SIGBUS. */
+Test(hardening, truncated_mapping_is_reported)
+{
+    const char *path = in_tmp("mapped.bin"), *log = in_tmp("stderr.txt");
+    static char page[3 * 4096];
+    memset(page, 7, sizeof page);
+    ts_write_file(path, page, sizeof page);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (!freopen(log, "w", stderr)) _exit(3);
+        qn_mapping m;
+        qn_err err = {0};
+        if (qn_file_map(&m, path, &err)) _exit(4);
+        if (truncate(path, 0) != 0) _exit(5);
+        volatile unsigned char sum = m.data[2 * 4096 + 5];   /* past the end of the file now: SIGBUS */
+        (void)sum;
+        _exit(6);
+    }
+    int st;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 1, "child status %#x", st);
+    char *text = NULL;
+    size_t n;
+    qn_err err = {0};
+    cr_assert_eq(qn_file_read_all(log, &text, &n, &err), QN_OK);
+    cr_expect(strstr(text, path) && strstr(text, "truncated or replaced while quench was reading it"), "%s", text);
+    free(text);
+}
+
+/* Defect 6: an in-place overwrite of a mapped file is caught before a long job reads it. */
+Test(hardening, overwritten_mapping_is_refused)
+{
+    const char *path = in_tmp("model.bin");
+    ts_write_file(path, "abcdefgh", 8);
+    qn_mapping m;
+    qn_err err = {0};
+    cr_assert_eq(qn_file_map(&m, path, &err), QN_OK, "%s", err.msg);
+    cr_expect_eq(qn_map_guard_check(&err), QN_OK, "%s", err.msg);
+    FILE *fp = fopen(path, "r+b");
+    fputs("ABCD", fp);
+    fclose(fp);
+    struct timespec later[2] = { { 0, UTIME_OMIT }, { time(NULL) + 5, 0 } };
+    utimensat(AT_FDCWD, path, later, 0);
+    cr_expect_eq(qn_map_guard_check(&err), QN_ERR_IO);
+    cr_expect(strstr(err.msg, path) && strstr(err.msg, "modified on disk"), "%s", err.msg);
+    qn_file_unmap(&m);
+    cr_expect_eq(qn_map_guard_check(&err), QN_OK, "an unmapped file is not watched: %s", err.msg);
 }
