@@ -12,6 +12,7 @@
 #include "cli/session.h"
 #include "engine/fileio.h"
 #include "engine/gguf.h"
+#include "engine/json_file.h"
 #include "engine/ggml_quants.h"
 #include "engine/llama_layout.h"
 #include "engine/model.h"
@@ -108,8 +109,8 @@ static void print_json(const char *path, qn_source_kind kind, const qn_config *c
         json_array_append_new(tensors, json_pack("{s:s, s:s, s:o, s:I, s:s}", "name", t->name, "dtype", t->dtype,
                                                  "shape", shape, "nbytes", (json_int_t)t->nbytes, "file", t->file));
     }
-    json_t *o = json_pack("{s:s, s:s, s:s, s:I, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:f, s:b, s:I, s:o}",
-                          "path", path, "format", kind_name(kind), "architecture", c->arch,
+    json_t *o = json_pack("{s:o, s:s, s:s, s:I, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:f, s:b, s:I, s:o}",
+                          "path", qn_json_text(path), "format", kind_name(kind), "architecture", c->arch,
                           "parameters", (json_int_t)qn_config_n_params(c), "layers", c->n_layers,
                           "hidden_size", c->dim, "intermediate_size", c->hidden_dim, "heads", c->n_heads,
                           "kv_heads", c->n_kv_heads, "head_dim", c->head_dim, "vocab_size", c->vocab_size,

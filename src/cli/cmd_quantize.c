@@ -18,6 +18,7 @@
 #include "kernels/timing.h"
 #include "engine/calib.h"
 #include "engine/fileio.h"
+#include "engine/json_file.h"
 #include "engine/quantize.h"
 #include "engine/spqr_hf.h"
 
@@ -191,8 +192,8 @@ int qn_cmd_quantize(int argc, char **argv)
     printf("wrote %s (%s) in %.1f s\n", job.out_dir, qn_method_name(job.config.method), seconds);
     if (has_hf) printf("wrote %s (the Hugging Face SpQR layout, for transformers)\n", hf);
     if (json) {
-        json_t *o = json_pack("{s:s, s:f}", "out", job.out_dir, "seconds", seconds);
-        if (has_hf) json_object_set_new(o, "hf_spqr", json_string(hf));
+        json_t *o = json_pack("{s:o, s:f}", "out", qn_json_text(job.out_dir), "seconds", seconds);
+        if (has_hf) json_object_set_new(o, "hf_spqr", qn_json_text(hf));
         json_dumpf(o, stdout, JSON_COMPACT);
         putchar('\n');
         json_decref(o);

@@ -1,7 +1,12 @@
 /* json_file.c: checked JSON loading and atomic saving (see json_file.h). */
 #include "engine/json_file.h"
 
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "engine/fileio.h"
+#include "engine/tokenizer.h"
 
 qn_status qn_json_load(const char *path, json_t **out, qn_err *err)
 {
@@ -38,4 +43,25 @@ qn_status qn_json_save(const json_t *root, const char *path, qn_err *err)
         return e;
     }
     return qn_atomic_commit(&f, err);
+}
+
+json_t *qn_json_text(const char *s)
+{
+    json_t *j = json_string(s);
+    if (j) return j;
+    size_t n = strlen(s), used = 0, bad;
+    char *out = malloc(4 * n + 1);
+    if (!out) return NULL;
+    while (n && !qn_utf8_valid(s, n, &bad)) {
+        memcpy(out + used, s, bad);
+        used += bad;
+        used += (size_t)sprintf(out + used, "\\x%02X", (unsigned char)s[bad]);
+        s += bad + 1;
+        n -= bad + 1;
+    }
+    memcpy(out + used, s, n);
+    out[used + n] = 0;
+    j = json_string(out);
+    free(out);
+    return j;
 }

@@ -11,4 +11,9 @@ qn_status qn_json_load(const char *path, json_t **out, qn_err *err);
 /* Writes root, indented by 2 and newline-terminated, to path atomically. */
 qn_status qn_json_save(const json_t *root, const char *path, qn_err *err);
 
+/* A JSON string for any bytes, such as a path: as they are when UTF-8, else
+   with each byte that is not UTF-8 written as the four characters \xNN (jansson
+   refuses such strings, and a refused string silently empties a whole object). */
+json_t *qn_json_text(const char *s);
+
 #endif

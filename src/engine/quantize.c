@@ -477,13 +477,31 @@ static qn_status fit_config(job_state *js, qn_event_sink sink, qn_err *err)
     return QN_OK;
 }
 
+/* run.jsonl names the inputs by their absolute paths, as JSON text: UTF-8 only, so that a resume finds them. */
+static qn_status utf8_path(const char *what, const char *path, char *abs, size_t cap, qn_err *err)
+{
+    char buf[4096];
+    snprintf(abs, cap, "%s", realpath(path, buf) ? buf : path);
+    size_t bad;
+    if (qn_utf8_valid(abs, strlen(abs), &bad)) return QN_OK;
+    json_t *shown = qn_json_text(abs);
+    qn_status s = qn_err_set(err, QN_ERR_ARG, "%s: the %s path is not UTF-8 (byte 0x%02x at offset %zu) and the run "
+                             "record keeps paths as JSON text: rename it or link to it from a UTF-8 path",
+                             shown ? json_string_value(shown) : "?", what, (unsigned char)abs[bad], bad);
+    json_decref(shown);
+    return s;
+}
+
 qn_status qn_quantize_run(const qn_quantize_job *job, qn_event_sink sink, const atomic_bool *cancel, qn_err *err)
 {
     job_state js = { .job = job, .cfg = job->config, .user = sink, .cancel = cancel, .t0 = qn_now(),
                      .lock = { .fd = -1 } };
     snprintf(js.dir, sizeof js.dir, "%s", job->out_dir);
     int32_t *windows = NULL;
+    char model_abs[4096], calib_abs[4096];
     qn_status s = qn_quant_config_validate(&js.cfg, err);
+    if (!s) s = utf8_path("model", job->model, model_abs, sizeof model_abs, err);
+    if (!s) s = utf8_path("calibration text", job->calib, calib_abs, sizeof calib_abs, err);
     /* dense weights: the calibration reads and replaces them (a quantized source is dequantized) */
     if (!s) s = qn_model_open(&js.model, job->model, &(qn_model_opts){ .sink = sink, .dequantize = true }, err);
     if (!s) s = fit_config(&js, sink, err);
@@ -511,10 +529,7 @@ qn_status qn_quantize_run(const qn_quantize_job *job, qn_event_sink sink, const 
         if (!s && first < js.model->cfg.n_layers) s = load_finished(&js, first, err);
     }
     if (!s) {
-        /* absolute paths, so the record still names the inputs from any directory */
-        char model_abs[4096], calib_abs[4096];
-        if (!realpath(job->model, model_abs)) snprintf(model_abs, sizeof model_abs, "%s", job->model);
-        if (!realpath(job->calib, calib_abs)) snprintf(calib_abs, sizeof calib_abs, "%s", job->calib);
+        /* absolute paths (model_abs, calib_abs), so the record still names the inputs from any directory */
         double bytes = 0, bits = qn_quant_projected_bits(&js.cfg, js.model, &bytes);
         json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:o, s:f, s:i, s:b}", "event", job->resume ? "resume" : "start",
                                "model", model_abs, "calib", calib_abs, "method", qn_method_name(js.cfg.method),
@@ -534,8 +549,8 @@ qn_status qn_quantize_run(const qn_quantize_job *job, qn_event_sink sink, const 
     if (!s) s = finish(&js, err);
 done:
     if (s && js.log) {
-        json_t *ev = json_pack("{s:s, s:s, s:s}", "event", s == QN_ERR_CANCELLED ? "cancelled" : "failed",
-                               "status", qn_status_name(s), "message", err ? err->msg : "");
+        json_t *ev = json_pack("{s:s, s:s, s:o}", "event", s == QN_ERR_CANCELLED ? "cancelled" : "failed",
+                               "status", qn_status_name(s), "message", qn_json_text(err ? err->msg : ""));
         qn_err ignored;
         log_event(&js, ev, &ignored);
     }

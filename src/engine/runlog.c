@@ -33,8 +33,11 @@ qn_status qn_runlog_open(qn_runlog **out, const char *path, bool append, qn_err 
 
 qn_status qn_runlog_write(qn_runlog *log, const json_t *event, qn_err *err)
 {
+    /* jansson builds no object around a string that is not UTF-8: say so, it is not memory */
+    if (!event) return qn_err_set(err, QN_ERR_FORMAT, "%s: an event could not be built (a text that is not UTF-8?)",
+                                  log->path);
     char *line = json_dumps(event, JSON_COMPACT);
-    if (!line) return qn_err_set(err, QN_ERR_NOMEM, "%s: cannot serialise an event", log->path);
+    if (!line) return qn_err_set(err, QN_ERR_NOMEM, "%s: out of memory writing an event", log->path);
     size_t n = strlen(line);
     int bad = fwrite(line, 1, n, log->fp) != n || fputc('\n', log->fp) == EOF || fflush(log->fp) != 0 ||
               fsync(fileno(log->fp)) != 0;

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "engine/fileio.h"
+#include "engine/json_file.h"
 #include "engine/map_guard.h"
 #include "engine/run_lock.h"
 #include "engine/safetensors.h"
@@ -220,4 +221,32 @@ Test(hardening, overwritten_mapping_is_refused)
     cr_expect(strstr(err.msg, path) && strstr(err.msg, "modified on disk"), "%s", err.msg);
     qn_file_unmap(&m);
     cr_expect_eq(qn_map_guard_check(&err), QN_OK, "an unmapped file is not watched: %s", err.msg);
+}
+
+/* Defect 7: paths that are not UTF-8 are escaped in JSON output, and refused clearly where they must round-trip. */
+Test(hardening, non_utf8_paths)
+{
+    json_t *j = qn_json_text("a\xff" "b\xc3");
+    cr_expect_str_eq(json_string_value(j), "a\\xFFb\\xC3");
+    json_decref(j);
+    char dir[600], cmd[1400];
+    snprintf(dir, sizeof dir, "%s/m\xff\xfeodel", g_tmp);
+    snprintf(cmd, sizeof cmd, "cp -r %s '%s'", TS_STORIES_HF, dir);
+    cr_assert_eq(system(cmd), 0);
+    const char *inspect[] = { "inspect", "--json", dir, NULL };
+    ts_run_result r = ts_run_quench(inspect);
+    cr_expect_eq(r.status, 0, "%s", r.err);
+    json_t *o = json_loads(r.out, 0, NULL);
+    cr_expect(o && strstr(json_string_value(json_object_get(o, "path")), "m\\xFF\\xFEodel"), "%s", r.out);
+    json_decref(o);
+    ts_run_free(&r);
+    const char *out = in_tmp("q");
+    const char *quant[] = { "quantize", dir, "--method", "rtn", "--calib", ts_shared("text/tinystories-valid-head.txt"),
+                            "--out", out, NULL };
+    r = ts_run_quench(quant);
+    cr_expect(r.status == 1 || r.status == 2, "exit %d", r.status);
+    cr_expect(strstr(r.err, "the model path is not UTF-8"), "%s", r.err);
+    cr_expect(!strstr(r.err, "out of memory") && !strstr(r.err, "serialise"), "%s", r.err);
+    cr_expect(access(out, F_OK) != 0, "an output folder was made");
+    ts_run_free(&r);
 }
