@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,6 +30,7 @@ struct qn_st_file {
     size_t              n;
     const char        **meta;     /* (2 * n_meta) key, value, key, value ... */
     size_t              n_meta;
+    void               *aligned;  /* copies of the tensors the file holds misaligned, or NULL */
 };
 
 static uint64_t read_le64(const unsigned char *p)
@@ -145,6 +147,33 @@ static qn_status parse_tensor(const qn_st_file *f, const char *name, json_t *ent
     return QN_OK;
 }
 
+static bool misaligned(const qn_st_tensor *t)
+{
+    return t->nbytes && (uintptr_t)t->data % qn_dtype_size(t->dtype) != 0;
+}
+
+/* Readers load elements through typed pointers (qstore, the kernels): a tensor
+   whose offset is not a multiple of its element size (a file from another
+   writer, or a broken one) is copied once into an aligned block owned here. */
+static qn_status align_tensors(qn_st_file *f, qn_err *err)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < f->n; i++)
+        if (misaligned(&f->tensors[i])) total += (f->tensors[i].nbytes + 15) & ~(size_t)15;
+    if (!total) return QN_OK;
+    unsigned char *block = malloc(total);   /* malloc's alignment covers every dtype (8 bytes at most) */
+    if (!block) return qn_err_set(err, QN_ERR_NOMEM, "%s: out of memory aligning %zu bytes of tensors", f->path, total);
+    f->aligned = block;
+    for (size_t i = 0; i < f->n; i++) {
+        qn_st_tensor *t = &f->tensors[i];
+        if (!misaligned(t)) continue;
+        memcpy(block, t->data, t->nbytes);
+        t->data = block;
+        block += (t->nbytes + 15) & ~(size_t)15;
+    }
+    return QN_OK;
+}
+
 static qn_status parse_header(qn_st_file *f, qn_err *err)
 {
     const char *path = f->path;
@@ -204,7 +233,7 @@ static qn_status parse_header(qn_st_file *f, qn_err *err)
     }
     for (size_t i = 0; i < f->n; i++) f->by_name[i] = &f->tensors[i];
     qsort(f->by_name, f->n, sizeof *f->by_name, cmp_by_name);
-    return QN_OK;
+    return align_tensors(f, err);
 }
 
 qn_status qn_st_open(qn_st_file **out, const char *path, qn_err *err)
@@ -232,6 +261,7 @@ void qn_st_close(qn_st_file *f)
     free(f->tensors);
     free(f->by_name);
     free(f->meta);
+    free(f->aligned);
     free(f->path);
     free(f);
 }

@@ -22,7 +22,8 @@ typedef struct {
     qn_dtype    dtype;
     int         ndim;
     int64_t     shape[QN_ST_MAX_DIMS];
-    const void *data;                   /* inside the mapping; may be unaligned */
+    const void *data;                   /* inside the mapping, or a copy when the file has it misaligned:
+                                           always aligned for the dtype */
     size_t      nbytes;
 } qn_st_tensor;
 

@@ -6,6 +6,7 @@
 #include <jansson.h>
 #include <math.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -249,4 +250,32 @@ Test(hardening, non_utf8_paths)
     cr_expect(!strstr(r.err, "out of memory") && !strstr(r.err, "serialise"), "%s", r.err);
     cr_expect(access(out, F_OK) != 0, "an output folder was made");
     ts_run_free(&r);
+}
+
+/* Defect 8: a file whose offsets are not multiples of the element size hands out aligned tensors, same values. */
+Test(hardening, misaligned_tensors_are_aligned)
+{
+    const char *path = in_tmp("odd.safetensors");
+    uint8_t pad[3] = { 1, 2, 3 };
+    int32_t row_ptr[4] = { 0, 2, 2, 5 };
+    uint16_t cols[5] = { 1, 7, 3, 4, 65535 };
+    double loss[2] = { 0.5, 0.25 };
+    qn_st_entry e[] = {
+        { .name = "pad", .dtype = QN_DTYPE_U8, .ndim = 1, .shape = { 3 }, .data = pad },
+        { .name = "x.outlier_row_ptr", .dtype = QN_DTYPE_I32, .ndim = 1, .shape = { 4 }, .data = row_ptr },
+        { .name = "x.outlier_col_idx", .dtype = QN_DTYPE_U16, .ndim = 1, .shape = { 5 }, .data = cols },
+        { .name = "x.loss_history", .dtype = QN_DTYPE_F64, .ndim = 1, .shape = { 2 }, .data = loss },
+    };
+    qn_err err = {0};
+    cr_assert_eq(qn_st_write(path, e, 4, NULL, &err), QN_OK, "%s", err.msg);
+    qn_st_file *f = NULL;
+    cr_assert_eq(qn_st_open(&f, path, &err), QN_OK, "%s", err.msg);
+    for (size_t i = 0; i < 4; i++) {
+        const qn_st_tensor *t = qn_st_find(f, e[i].name);
+        cr_assert(t);
+        cr_expect_eq((uintptr_t)t->data % qn_dtype_size(t->dtype), 0, "%s misaligned", t->name);
+        cr_expect_eq(memcmp(t->data, e[i].data, t->nbytes), 0, "%s changed", t->name);
+    }
+    cr_expect_eq(((const int32_t *)qn_st_find(f, "x.outlier_row_ptr")->data)[3], 5);
+    qn_st_close(f);
 }
