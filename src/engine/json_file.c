@@ -15,11 +15,20 @@ qn_status qn_json_load(const char *path, json_t **out, qn_err *err)
     size_t len = 0;
     qn_status s = qn_file_read_all(path, &text, &len, err);
     if (s) return s;
-    json_error_t je;
-    *out = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL, &je);
+    *out = qn_json_parse(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL, path, err);
     free(text);
-    if (!*out) return qn_err_set(err, QN_ERR_FORMAT, "%s: malformed JSON at line %d: %s", path, je.line, je.text);
-    return QN_OK;
+    return *out ? QN_OK : QN_ERR_FORMAT;
+}
+
+json_t *qn_json_parse(const char *text, size_t len, size_t flags, const char *path, qn_err *err)
+{
+    if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0) { text += 3; len -= 3; }
+    json_error_t je;
+    json_t *root = json_loadb(text, len, flags, &je);
+    if (!root)
+        qn_err_set(err, QN_ERR_FORMAT, "%s: malformed JSON at line %d column %d: %s", path, je.line, je.column,
+                   je.text);
+    return root;
 }
 
 typedef struct { qn_atomic_file *f; qn_err *err; } dump_ctx;

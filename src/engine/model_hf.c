@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include "engine/fileio.h"
+#include "engine/json_file.h"
 #include "engine/safetensors.h"
 
 /* safetensors data is little-endian; the no-copy F32 path hands the bytes out as floats */
@@ -169,10 +170,8 @@ static qn_status load_index(hf_model *m, const char *path, qn_err *err)
     qn_status s;
     if (!(m->listing = strdup(path))) return qn_err_set(err, QN_ERR_NOMEM, "%s: out of memory", path);
     if ((s = qn_file_read_all(path, &text, &len, err))) goto fail;
-    json_error_t je;
-    root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
-    if (!root) {
-        s = qn_err_set(err, QN_ERR_FORMAT, "%s: malformed JSON at line %d: %s", path, je.line, je.text);
+    if (!(root = qn_json_parse(text, len, JSON_REJECT_DUPLICATES, path, err))) {
+        s = QN_ERR_FORMAT;
         goto fail;
     }
     json_t *wmap = json_object_get(root, "weight_map");

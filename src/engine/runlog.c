@@ -71,11 +71,16 @@ qn_status qn_runlog_read(const char *path, json_t **events, qn_err *err)
             json_error_t je;
             json_t *ev = json_loadb(p, n, 0, &je);
             if (!ev || !json_is_object(ev)) {
+                static const char *const kinds[] = { "an object", "an array", "a string", "an integer", "a number",
+                                                     "true", "false", "null" };
+                char why[200];
+                if (ev) snprintf(why, sizeof why, "%s, not an object", kinds[json_typeof(ev)]);
+                else snprintf(why, sizeof why, "column %d: %s", je.column, je.text);
                 json_decref(ev);
                 if (!nl) break;   /* torn last line */
                 json_decref(arr);
                 free(text);
-                return qn_err_set(err, QN_ERR_FORMAT, "%s: line %zu is not a JSON object", path, line_no);
+                return qn_err_set(err, QN_ERR_FORMAT, "%s: line %zu is not a JSON object: %s", path, line_no, why);
             }
             json_array_append_new(arr, ev);
         }

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "engine/fileio.h"
+#include "engine/json_file.h"
 #include "engine/tokenizer_impl.h"
 
 /* GPT-2's split (openai/gpt-2 encoder.py), which ByteLevel applies when its
@@ -275,14 +276,20 @@ static qn_status load_json_beside(const char *path, const char *name, json_t **o
     memcpy(dir, path, n);
     dir[n] = 0;
     if (!qn_path_join(file, sizeof file, n ? dir : ".", name) || !qn_path_exists(file)) return QN_OK;
-    json_error_t je;
     /* model_max_length is often 1e30, beyond jansson's integers */
-    if (!(*out = json_load_file(file, JSON_DECODE_INT_AS_REAL, &je)) || !json_is_object(*out)) {
+    char *text = NULL;
+    size_t len = 0;
+    qn_status s = qn_file_read_all(file, &text, &len, err);
+    if (s) return s;
+    *out = qn_json_parse(text, len, JSON_DECODE_INT_AS_REAL, file, err);
+    free(text);
+    if (!*out) return QN_ERR_FORMAT;
+    if (!json_is_object(*out)) {
         json_decref(*out);
         *out = NULL;
-        return qn_err_set(err, QN_ERR_FORMAT, "%s: not a JSON object (line %d: %s)", file, je.line, je.text);
+        s = qn_err_set(err, QN_ERR_FORMAT, "%s: expected a JSON object at the top", file);
     }
-    return QN_OK;
+    return s;
 }
 
 static qn_status read_specials(qn_tokenizer *t, const char *path, json_t *root, qn_err *err)
@@ -349,15 +356,14 @@ qn_status qn_tok_load_hf(qn_tokenizer **out, const char *path, qn_err *err)
     const char **lines = NULL;
     tok_merge_text *pairs = NULL;
     size_t n_merges = 0;
-    json_error_t je;
     *out = NULL;
     if (!qn_path_exists(path)) return qn_err_set(err, QN_ERR_IO, "%s: no such file", path);
-    root = json_load_file(path, 0, &je);
-    if (!root) {
-        s = qn_err_set(err, strstr(je.text, "unable to open") ? QN_ERR_IO : QN_ERR_FORMAT,
-                       "%s: invalid JSON at line %d column %d: %s", path, je.line, je.column, je.text);
-        goto fail;
-    }
+    char *text = NULL;
+    size_t len = 0;
+    if ((s = qn_file_read_all(path, &text, &len, err))) goto fail;
+    root = qn_json_parse(text, len, 0, path, err);
+    free(text);
+    if (!root) { s = QN_ERR_FORMAT; goto fail; }
     if (!json_is_object(root)) { s = qn_err_set(err, QN_ERR_FORMAT, "%s: expected a JSON object at the top", path); goto fail; }
     if ((s = read_model(&p, root, &model, err))) goto fail;
     bool byte_fallback = json_is_true(json_object_get(model, "byte_fallback"));

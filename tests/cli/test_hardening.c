@@ -20,6 +20,7 @@
 #include "engine/json_file.h"
 #include "engine/map_guard.h"
 #include "engine/run_lock.h"
+#include "engine/runlog.h"
 #include "engine/safetensors.h"
 #include "engine/sampler.h"
 #include "support.h"
@@ -278,4 +279,28 @@ Test(hardening, misaligned_tensors_are_aligned)
     }
     cr_expect_eq(((const int32_t *)qn_st_find(f, "x.outlier_row_ptr")->data)[3], 5);
     qn_st_close(f);
+}
+
+/* Defect 9: messages say why: a run.jsonl line that is not an object says what it is; a byte-order mark is skipped. */
+Test(hardening, messages_say_why)
+{
+    const char *log = in_tmp("run.jsonl");
+    ts_write_file(log, "{\"event\":\"start\"}\n[1, 2]\n{}\n", 27);
+    json_t *events = NULL;
+    qn_err err = {0};
+    cr_expect_eq(qn_runlog_read(log, &events, &err), QN_ERR_FORMAT);
+    cr_expect(strstr(err.msg, "line 2 is not a JSON object: an array, not an object"), "%s", err.msg);
+    ts_write_file(log, "{\"event\":\"start\"}\n{\"a\" 1}\n{}\n", 28);
+    cr_expect_eq(qn_runlog_read(log, &events, &err), QN_ERR_FORMAT);
+    cr_expect(strstr(err.msg, "line 2 is not a JSON object: column "), "%s", err.msg);
+    const char *dir = in_tmp("bom");
+    char cmd[1400];
+    snprintf(cmd, sizeof cmd, "cp -r %s %s && printf '\\357\\273\\277' | cat - %s/config.json > %s/config.json && "
+             "printf '\\357\\273\\277' | cat - %s/tokenizer.json > %s/tokenizer.json", TS_STORIES_HF, dir,
+             TS_STORIES_HF, dir, TS_STORIES_HF, dir);
+    cr_assert_eq(system(cmd), 0);
+    const char *args[] = { "generate", dir, "--prompt", "Once", "-n", "4", "--temp", "0", NULL };
+    ts_run_result r = ts_run_quench(args);
+    cr_expect_eq(r.status, 0, "a byte-order mark is refused: %s", r.err);
+    ts_run_free(&r);
 }

@@ -303,10 +303,10 @@ Test(model_hf, unaligned_f32_is_copied)
     open_ok(&cfg, &src);
     qn_f32_tensor out;
     cr_assert_eq(src.get(src.ctx, "w", &out, &err), QN_OK, "%s", err.msg);
-    cr_assert(out.owned, "unaligned F32 data must be copied");
+    /* aligned whoever copied it (the safetensors reader copies misaligned tensors at open) */
     cr_assert_eq((uintptr_t)out.data % sizeof(float), 0);
     cr_assert(memcmp(out.data, w, sizeof w) == 0);
-    free(out.data);
+    qn_f32_tensor_done(&out);
     cr_assert_eq(src.get(src.ctx, "pad", &out, &err), QN_ERR_UNSUPPORTED);
     src.close(src.ctx);
 }

@@ -575,7 +575,7 @@ static void expect_hf_error(const char *json, qn_status want, const char *word)
 
 Test(tokenizer, malformed_json_is_format_error)
 {
-    expect_hf_error("{\"model\": {\"type\": \"BPE\", ", QN_ERR_FORMAT, "invalid JSON");
+    expect_hf_error("{\"model\": {\"type\": \"BPE\", ", QN_ERR_FORMAT, "malformed JSON");
     expect_hf_error("[1, 2]", QN_ERR_FORMAT, "JSON object");
     expect_hf_error("{\"version\": \"1.0\"}", QN_ERR_FORMAT, "model");
     expect_hf_error("{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": -4}, \"merges\": []},"
