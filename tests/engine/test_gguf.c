@@ -339,7 +339,7 @@ static void check_against_l2c(const char *rel)
             double amax = 0;
             for (size_t j = 0; j < len; j++) amax = fmax(amax, fabs(ref[b + j]));
             for (size_t j = b; j < b + len; j++) {
-                double err = fabs((double)x[j] - ref[j]), tol;
+                double err = fabs((double)x[j] - ref[j]), tol = 0;
                 switch (t->type) {
                 case QN_GGML_F32: tol = 0; break;
                 case QN_GGML_F16: tol = F16_REL_TOL * fabs(ref[j]) + F16_ABS_TOL; break;

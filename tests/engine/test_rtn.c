@@ -44,7 +44,7 @@ Test(rtn, layer_with_groups_matches_its_compressed_form)
     enum { ROWS = 5, COLS = 37, GROUP = 8 };
     float W[ROWS * COLS], H[COLS * COLS] = {0};
     srand(7);
-    for (int i = 0; i < ROWS * COLS; i++) W[i] = (float)rand() / RAND_MAX - 0.5f;
+    for (int i = 0; i < ROWS * COLS; i++) W[i] = (float)rand() / (float)RAND_MAX - 0.5f;
     for (int j = 0; j < COLS; j++) H[j * COLS + j] = 1.0f;
     qn_layer_problem p = { "rtn-test", ROWS, COLS, W, H };
     qn_rtn_opts o = { .bits = 3, .groupsize = GROUP };

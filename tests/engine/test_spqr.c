@@ -120,9 +120,9 @@ static void random_problem(size_t m, size_t n, unsigned seed, float **W, float *
     float *X = malloc(samples * n * sizeof *X);
     *W = malloc(m * n * sizeof **W);
     *H = calloc(n * n, sizeof **H);
-    for (size_t i = 0; i < samples * n; i++) X[i] = (float)rand() / RAND_MAX - 0.5f;
+    for (size_t i = 0; i < samples * n; i++) X[i] = (float)rand() / (float)RAND_MAX - 0.5f;
     for (size_t i = 0; i < m * n; i++) {
-        float u = (float)rand() / RAND_MAX - 0.5f;
+        float u = (float)rand() / (float)RAND_MAX - 0.5f;
         (*W)[i] = i % 97 == 0 ? 8 * u : u;   /* a few large weights for outliers */
     }
     for (size_t i = 0; i < n; i++)
