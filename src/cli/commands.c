@@ -17,6 +17,7 @@ static const qn_cli_command k_commands[] = {
     { "export-png", "a quantization run's pictures (weights, error, outliers, ...) as PNG", qn_cmd_export_png },
     { "show", "a quantization run's picture on the terminal (ANSI colours)", qn_cmd_show },
     { "import-llama2c", "convert a llama2.c checkpoint into a Hugging Face folder", qn_cmd_import_llama2c },
+    { "export-hf", "a model (GGUF, Hugging Face folder) as a Hugging Face folder in f32, f16 or bf16", qn_cmd_export_hf },
     { "export-spqr-hf", "rewrite a SpQR w3 16x16 run in the Hugging Face SpQR layout (transformers)", qn_cmd_export_spqr_hf },
     { "bench", "prompt and decode speed (tokens/s) against the memory bound", qn_cmd_bench },
     { "bench-kernel", "one compressed-weight kernel against OpenBLAS on a random matrix", qn_cmd_bench_kernel },

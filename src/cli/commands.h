@@ -25,5 +25,6 @@ int qn_cmd_export_png(int argc, char **argv);
 int qn_cmd_show(int argc, char **argv);
 int qn_cmd_quantize_layer(int argc, char **argv);
 int qn_cmd_export_spqr_hf(int argc, char **argv);
+int qn_cmd_export_hf(int argc, char **argv);
 
 #endif

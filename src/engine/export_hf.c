@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/dtype.h"
 #include "engine/fileio.h"
 #include "engine/json_file.h"
 #include "engine/llama_layout.h"
@@ -24,8 +25,16 @@ static qn_status write_generation_config(const char *dir, const qn_config *cfg, 
     return s;
 }
 
+/* n f32 values as a malloc'd f16 or bf16 copy (round to nearest even). */
+static uint16_t *narrow(const float *x, size_t n, qn_dtype dtype)
+{
+    uint16_t *y = malloc(n * sizeof *y);
+    if (y) for (size_t i = 0; i < n; i++) y[i] = dtype == QN_DTYPE_F16 ? qn_f32_to_f16(x[i]) : qn_f32_to_bf16(x[i]);
+    return y;
+}
+
 static qn_status write_weights(const char *dir, const qn_config *cfg, const qn_weight_source *src,
-                               qn_event_sink sink, qn_err *err)
+                               qn_dtype dtype, qn_event_sink sink, qn_err *err)
 {
     char path[4200];
     if (!qn_path_join(path, sizeof path, dir, "model.safetensors"))
@@ -34,8 +43,9 @@ static qn_status write_weights(const char *dir, const qn_config *cfg, const qn_w
     qn_f32_tensor *held = calloc(n, sizeof *held);
     qn_st_entry *entries = calloc(n, sizeof *entries);
     qn_tensor_desc *descs = calloc(n, sizeof *descs);
+    uint16_t **half = calloc(n, sizeof *half);
     qn_status s = QN_OK;
-    if (!held || !entries || !descs) { s = qn_err_set(err, QN_ERR_NOMEM, "%s: out of memory", path); goto done; }
+    if (!held || !entries || !descs || !half) { s = qn_err_set(err, QN_ERR_NOMEM, "%s: out of memory", path); goto done; }
     for (size_t i = 0; i < n; i++) {
         descs[i] = qn_llama_tensor(cfg, i);
         if ((s = src->get(src->ctx, descs[i].name, &held[i], err))) goto done;
@@ -46,8 +56,17 @@ static qn_status write_weights(const char *dir, const qn_config *cfg, const qn_w
                            (long long)descs[i].shape[0], (long long)want1);
             goto done;
         }
-        entries[i] = (qn_st_entry){ .name = descs[i].name, .dtype = QN_DTYPE_F32, .ndim = descs[i].ndim,
-                                    .shape = { descs[i].shape[0], descs[i].shape[1] }, .data = held[i].data };
+        const void *data = held[i].data;
+        if (dtype != QN_DTYPE_F32) { /* narrowed now, so only the 16-bit copies stay resident */
+            if (!(half[i] = narrow(held[i].data, (size_t)(held[i].shape[0] * got1), dtype))) {
+                s = qn_err_set(err, QN_ERR_NOMEM, "%s: out of memory", path);
+                goto done;
+            }
+            qn_f32_tensor_done(&held[i]);
+            data = half[i];
+        }
+        entries[i] = (qn_st_entry){ .name = descs[i].name, .dtype = dtype, .ndim = descs[i].ndim,
+                                    .shape = { descs[i].shape[0], descs[i].shape[1] }, .data = data };
         qn_emit(sink, &(qn_event){ .kind = QN_EV_PROGRESS, .stage = "export", .done = (int64_t)i + 1,
                                    .total = (int64_t)n + 1 });
     }
@@ -56,22 +75,39 @@ static qn_status write_weights(const char *dir, const qn_config *cfg, const qn_w
     qn_emit(sink, &(qn_event){ .kind = QN_EV_PROGRESS, .stage = "export", .done = (int64_t)n + 1,
                                .total = (int64_t)n + 1 });
 done:
-    if (held) for (size_t i = 0; i < n; i++) qn_f32_tensor_done(&held[i]);
+    for (size_t i = 0; i < n; i++) {
+        if (held) qn_f32_tensor_done(&held[i]);
+        if (half) free(half[i]);
+    }
     free(held);
+    free(half);
     free(entries);
     free(descs);
     return s;
 }
 
-qn_status qn_hf_export(const char *dir, const qn_config *cfg, const qn_weight_source *src,
-                       const qn_tokenizer *tok, qn_event_sink sink, qn_err *err)
+qn_status qn_hf_export_as(const char *dir, const qn_config *cfg, const qn_weight_source *src,
+                          const qn_tokenizer *tok, qn_dtype dtype, qn_event_sink sink, qn_err *err)
 {
+    static const char *const torch_names[] = { [QN_DTYPE_F32] = "float32", [QN_DTYPE_F16] = "float16",
+                                               [QN_DTYPE_BF16] = "bfloat16" };
+    if (dtype != QN_DTYPE_F32 && dtype != QN_DTYPE_F16 && dtype != QN_DTYPE_BF16)
+        return qn_err_set(err, QN_ERR_ARG, "%s: weights are written as f32, f16 or bf16, not %s", dir, qn_dtype_name(dtype));
     qn_status s;
     char path[4200];
     if ((s = qn_dir_ensure(dir, err))) return s;
-    if ((s = write_weights(dir, cfg, src, sink, err))) return s;
+    if ((s = write_weights(dir, cfg, src, dtype, sink, err))) return s;
     if (!qn_path_join(path, sizeof path, dir, "config.json")) return qn_err_set(err, QN_ERR_ARG, "%s: path too long", dir);
-    if ((s = qn_config_save_hf(cfg, path, err))) return s;
-    if ((s = write_generation_config(dir, cfg, err))) return s;
+    json_t *config = qn_config_json(cfg);
+    json_object_set_new(config, "torch_dtype", json_string(torch_names[dtype]));
+    s = qn_json_save(config, path, err);
+    json_decref(config);
+    if (s || (s = write_generation_config(dir, cfg, err))) return s;
     return qn_tok_save_hf(tok, dir, err);
+}
+
+qn_status qn_hf_export(const char *dir, const qn_config *cfg, const qn_weight_source *src,
+                       const qn_tokenizer *tok, qn_event_sink sink, qn_err *err)
+{
+    return qn_hf_export_as(dir, cfg, src, tok, QN_DTYPE_F32, sink, err);
 }

@@ -33,9 +33,9 @@ qn_status qn_ppl_run(const qn_model *m, const int32_t *tokens, size_t n_tokens, 
     if (n_chunks == 0)
         return qn_err_set(err, QN_ERR_ARG, "the text has %zu tokens, fewer than one window of %zu", n_tokens, ctx);
     if (opts->max_chunks && opts->max_chunks < n_chunks) n_chunks = opts->max_chunks;
-    int bos = qn_tok_bos(m->tok);
-    if (opts->protocol == QN_PPL_LLAMACPP && bos < 0)
-        return qn_err_set(err, QN_ERR_UNSUPPORTED, "the llama.cpp protocol needs a BOS token; this tokenizer has none");
+    /* llama.cpp puts BOS at the start of each chunk only when the vocabulary
+       adds one (tokenizer.ggml.add_bos_token); SmolLM2's does not. */
+    int bos = opts->protocol == QN_PPL_LLAMACPP && qn_tok_adds_bos(m->tok) ? qn_tok_bos(m->tok) : -1;
     size_t batch = opts->batch ? opts->batch : ctx;
     qn_state *st = NULL;
     qn_status s = qn_state_create(&st, m, ctx, batch, err);
@@ -51,7 +51,7 @@ qn_status qn_ppl_run(const qn_model *m, const int32_t *tokens, size_t n_tokens, 
         if (cancel && atomic_load(cancel)) { s = qn_err_set(err, QN_ERR_CANCELLED, "perplexity cancelled"); goto done; }
         if ((s = qn_map_guard_check(err))) goto done;   /* the weights are read in place: still the loaded ones? */
         for (size_t i = 0; i < ctx; i++) window[i] = tokens[ch * ctx + i];
-        if (opts->protocol == QN_PPL_LLAMACPP) window[0] = bos;
+        if (bos >= 0) window[0] = bos;
         for (size_t b0 = 0; b0 < ctx; b0 += batch) {
             size_t nb = ctx - b0 < batch ? ctx - b0 : batch;
             const float *logits;

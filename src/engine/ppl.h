@@ -5,7 +5,8 @@
      windows of ctx tokens; within each window every token after the first is
      predicted; ppl = exp(mean NLL).
    - QN_PPL_LLAMACPP (llama.cpp's perplexity tool): the same windows, but the
-     first token of each window is replaced by BOS and only the second half of
+     first token of each window is replaced by BOS when the tokenizer adds one
+     (no BOS anywhere otherwise, e.g. SmolLM2) and only the second half of
      each window is scored (tokens ctx/2+1 .. ctx-1, ctx/2-1 predictions). */
 #ifndef QN_PPL_H
 #define QN_PPL_H

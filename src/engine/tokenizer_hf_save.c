@@ -230,8 +230,10 @@ qn_status qn_tok_save_hf(const qn_tokenizer *t, const char *dir, qn_err *err)
     json_t *root = NULL, *config = NULL, *model = NULL;
     if ((s = qn_dir_ensure(dir, err))) return s;
     bool spm = t->kind == QN_TOK_SPM;
+    /* byte-level: no <unk> in the model, so a byte the vocabulary lacks is
+       dropped (as llama.cpp and SmolLM2's own tokenizer.json do), not mapped to <unk> */
     model = json_pack("{s:s,s:n,s:o,s:n,s:n,s:b,s:b,s:b}", "type", "BPE", "dropout", "unk_token",
-                      special_ref(t, t->unk_id), "continuing_subword_prefix", "end_of_word_suffix",
+                      spm ? special_ref(t, t->unk_id) : json_null(), "continuing_subword_prefix", "end_of_word_suffix",
                       "fuse_unk", spm && (t->fuse_unk || !t->ranked), "byte_fallback",
                       spm && (t->byte_fallback || !t->ranked), "ignore_merges", t->ignore_merges);
     if (!model) { s = qn_err_set(err, QN_ERR_UNSUPPORTED, "%s: tokenizer pieces are not valid UTF-8", dir); goto fail; }
