@@ -304,3 +304,22 @@ Test(hardening, messages_say_why)
     cr_expect_eq(r.status, 0, "a byte-order mark is refused: %s", r.err);
     ts_run_free(&r);
 }
+
+/* Found by the disk-full fault test: a run.jsonl line torn by a full disk is dropped before a resume appends. */
+Test(hardening, runlog_drops_a_torn_line_before_appending)
+{
+    const char *path = in_tmp("torn.jsonl");
+    ts_write_file(path, "{\"event\":\"start\"}\n{\"event\":\"lay", 32);
+    qn_runlog *log = NULL;
+    qn_err err = {0};
+    cr_assert_eq(qn_runlog_open(&log, path, true, &err), QN_OK, "%s", err.msg);
+    json_t *ev = json_pack("{s:s}", "event", "resume");
+    cr_assert_eq(qn_runlog_write(log, ev, &err), QN_OK, "%s", err.msg);
+    json_decref(ev);
+    qn_runlog_close(log);
+    json_t *events = NULL;
+    cr_assert_eq(qn_runlog_read(path, &events, &err), QN_OK, "%s", err.msg);
+    cr_expect_eq(json_array_size(events), 2);
+    cr_expect_str_eq(json_string_value(json_object_get(json_array_get(events, 1), "event")), "resume");
+    json_decref(events);
+}
