@@ -55,13 +55,13 @@ run_and_kill() {
 echo "fault: preset $PRESET, seed $SEED, work folder $WORK"
 t0=$(date +%s.%N)
 "$Q" "${QARGS[@]}" --out "$WORK/ref" >"$WORK/ref.log" 2>&1 || { cat "$WORK/ref.log"; echo "fault: the reference run failed"; exit 1; }
-ref_s=$(echo "$(date +%s.%N) - $t0" | bc)
+ref_s=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
 echo "fault: uninterrupted run: ${ref_s} s"
 
 # ---- 1. SIGKILL at random points, then resume ----
 for ((i = 1; i <= ROUNDS; i++)); do
     out="$WORK/kill$i"
-    at=$(echo "scale=2; $ref_s * ($RANDOM % 1000) / 900" | bc)
+    at=$(awk -v t="$ref_s" -v r=$((RANDOM % 1000)) 'BEGIN { printf "%.2f", t * r / 900 }')
     what=$(run_and_kill "$at" "$Q" "${QARGS[@]}" --out "$out")
     note=""
     if [ ! -f "$out/run.jsonl" ]; then   # killed before the run began: nothing to resume, start again
@@ -70,7 +70,7 @@ for ((i = 1; i <= ROUNDS; i++)); do
             { fail "round $i: rerun after an early kill failed: $(tail -1 "$WORK/rerun.log")"; continue; }
     else
         if ((i % 2 == 0)); then   # kill the resume too
-            at2=$(echo "scale=2; $ref_s * ($RANDOM % 1000) / 1500" | bc)
+            at2=$(awk -v t="$ref_s" -v r=$((RANDOM % 1000)) 'BEGIN { printf "%.2f", t * r / 1500 }')
             note=", resume $(run_and_kill "$at2" "$Q" quantize --resume "$out") at ${at2} s"
         fi
         "$Q" quantize --resume "$out" >"$WORK/resume.log" 2>&1 || { fail "round $i: resume failed: $(tail -1 "$WORK/resume.log")"; continue; }
