@@ -19,6 +19,7 @@
 #include "engine/fileio.h"
 #include "engine/json_file.h"
 #include "engine/map_guard.h"
+#include "engine/run_folder.h"
 #include "engine/run_lock.h"
 #include "engine/runlog.h"
 #include "engine/safetensors.h"
@@ -299,4 +300,19 @@ Test(hardening, runlog_drops_a_torn_line_before_appending)
     cr_expect_eq(json_array_size(events), 2);
     cr_expect_str_eq(json_string_value(json_object_get(json_array_get(events, 1), "event")), "resume");
     json_decref(events);
+}
+
+/* Found by fuzz_run_folder: a log with a start event and no layer yet opened with qsort(NULL, 0) (UBSan). */
+Test(hardening, run_folder_without_layers_opens)
+{
+    const char *dir = in_tmp("started");
+    cr_assert_eq(mkdir(dir, 0777), 0);
+    const char ev[] = "{\"event\":\"start\",\"model\":\"m\",\"method\":\"rtn\",\"options\":{}}\n";
+    ts_write_file(ts_join(dir, "run.jsonl"), ev, strlen(ev));
+    qn_run_folder *run = NULL;
+    qn_err err = {0};
+    cr_assert_eq(qn_run_open(&run, dir, &err), QN_OK, "%s", err.msg);
+    cr_expect_eq(qn_run_get_info(run)->n_layers, 0);
+    cr_expect_eq(qn_run_worst_layer(run), (size_t)-1);
+    qn_run_close(run);
 }
