@@ -21,7 +21,7 @@ LDFLAGS += -fopenmp $(SANITIZE)
 SRCS      := $(shell find src -name '*.c' ! -name main.c | sort)
 LIB_OBJS  := $(SRCS:%.c=$(BUILD)/%.o)
 MAIN_OBJ  := $(BUILD)/src/main.o
-TEST_SRCS := $(shell find tests -name '*.c' | sort)
+TEST_SRCS := $(shell find tests -name '*.c' ! -path 'tests/fuzz/*' | sort)
 TEST_OBJS := $(TEST_SRCS:%.c=$(BUILD)/%.o)
 TEST_BIN  := $(BUILD)/test_quench
 BENCH_SRCS := $(shell find bench -name '*.c' | sort)
@@ -60,6 +60,7 @@ $(TEST_BIN): $(TEST_OBJS) $(BUILD)/libquench.a
 QN_SHARED ?= $(abspath ../shared)
 test: $(TEST_BIN) $(BUILD)/quench
 	QN_SHARED=$(QN_SHARED) QN_BIN=$(abspath $(BUILD)/quench) $(TEST_BIN) --jobs 2 $(TEST_ARGS)
+	$(TEST_EXTRA)
 
 # Criterion counts a test as passed even when a sanitizer reported in it, so
 # the log is searched too.
@@ -79,7 +80,7 @@ bench: $(BIN) $(BENCH_BINS)
 	@for b in $(BENCH_BINS); do QN_SHARED=$(QN_SHARED) $$b || exit 1; echo; done
 
 clean:
-	rm -rf build build-asan $(BIN)
+	rm -rf build build-asan build-fuzz $(BIN)
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 
@@ -100,3 +101,67 @@ test-interop: $(BIN) $(INTEROP_VENV)/.ready
 	./$(BIN) quantize assets/stories260K --preset spqr-3.6 --nsamples 16 --seqlen 64 \
 	  --calib $(QN_SHARED)/text/tinystories-valid-head.txt --out $(BUILD)/interop-spqr --force
 	$(INTEROP_VENV)/bin/python tests/interop/check_spqr_hf.py $(BUILD)/interop-spqr/hf-spqr ./$(BIN)
+
+# ---- hardening (issue 14): fuzzing and fault tests --------------------------
+# libFuzzer harnesses over every reader (tests/fuzz/fuzz_*.c), built with clang
+# into build-fuzz/ with ASan and UBSan. Seeds are made at build time from the
+# shipped model and $(QN_SHARED) (tests/fuzz/make_seeds.c); the corpus grows in
+# build-fuzz/corpus/TARGET. `make fuzz` runs each target FUZZ_SECONDS, one after
+# another; `make fuzz-smoke` a few seconds each. `make fault` kills quantize at
+# random points and resumes, fills a small tmpfs, runs two writers at once
+# (tests/fault/fault.sh; FAULT_ROUNDS kills). `make test` (in build/) runs a
+# short fault test and, when clang is there, the fuzz smoke test.
+FUZZ_CC       ?= clang
+FUZZ_BUILD    := build-fuzz
+FUZZ_SECONDS  ?= 120
+FUZZ_SMOKE_SECONDS ?= 3
+FUZZ_NICE     ?= nice -n 10
+FUZZ_TARGETS  := $(patsubst tests/fuzz/fuzz_%.c,%,$(filter-out tests/fuzz/fuzz_common.c,$(wildcard tests/fuzz/fuzz_*.c)))
+FUZZ_SANITIZE := -fsanitize=address,undefined,fuzzer-no-link -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+HAVE_FUZZ_CC  := $(shell command -v $(FUZZ_CC) >/dev/null 2>&1 && echo yes)
+FAULT_ROUNDS  ?= 6
+.PHONY: fuzz fuzz-smoke fuzz-build fuzz-bins fault fault-short
+
+ifeq ($(BUILD),build)
+TEST_EXTRA = $(MAKE) --no-print-directory fault-short$(if $(HAVE_FUZZ_CC), fuzz-smoke)
+endif
+
+$(BUILD)/fuzz/%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/fuzz_common.o $(BUILD)/libquench.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -fsanitize=fuzzer $^ $(LDLIBS) -o $@
+
+$(BUILD)/fuzz-tools/make_seeds: $(BUILD)/tests/fuzz/make_seeds.o $(BUILD)/tests/fuzz/fuzz_common.o $(BUILD)/libquench.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+fuzz-bins: $(FUZZ_TARGETS:%=$(BUILD)/fuzz/%) $(BUILD)/fuzz-tools/make_seeds
+
+fuzz-build:
+	@command -v $(FUZZ_CC) >/dev/null || { echo "make fuzz: $(FUZZ_CC) not found (libFuzzer needs clang)"; exit 1; }
+	$(MAKE) BUILD=$(FUZZ_BUILD) CC=$(FUZZ_CC) OPT="-O1 -g" SANITIZE="$(FUZZ_SANITIZE)" fuzz-bins
+	@test -f $(FUZZ_BUILD)/seeds/.ready || { rm -rf $(FUZZ_BUILD)/seeds && \
+	  ASAN_OPTIONS=detect_leaks=0 $(FUZZ_BUILD)/fuzz-tools/make_seeds $(FUZZ_BUILD)/seeds $(QN_SHARED) && \
+	  touch $(FUZZ_BUILD)/seeds/.ready; }
+
+# One target at a time, each for FUZZ_SECONDS; a crash stops with its reproducer in build-fuzz/crashes/.
+fuzz: fuzz-build
+	@mkdir -p $(FUZZ_BUILD)/crashes
+	@for t in $(FUZZ_TARGETS); do mkdir -p $(FUZZ_BUILD)/corpus/$$t; \
+	  echo "== fuzz $$t for $(FUZZ_SECONDS) s"; \
+	  $(FUZZ_NICE) $(FUZZ_BUILD)/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=4096 -timeout=30 \
+	    -print_final_stats=1 -artifact_prefix=$(FUZZ_BUILD)/crashes/$$t- \
+	    $(FUZZ_BUILD)/corpus/$$t $(FUZZ_BUILD)/seeds/$$t 2>&1 | grep -E "^(#[0-9]+ +DONE|stat::number_of_executed_units|stat::average_exec_per_sec|==[0-9]+==ERROR|SUMMARY|.*runtime error)" ; \
+	  test $${PIPESTATUS[0]} -eq 0 || exit 1; done
+
+fuzz-smoke: fuzz-build
+	@for t in $(FUZZ_TARGETS); do \
+	  $(FUZZ_BUILD)/fuzz/$$t -max_total_time=$(FUZZ_SMOKE_SECONDS) -rss_limit_mb=4096 -timeout=30 \
+	    $(FUZZ_BUILD)/seeds/$$t >$(FUZZ_BUILD)/smoke-$$t.log 2>&1 || { tail -40 $(FUZZ_BUILD)/smoke-$$t.log; \
+	    echo "fuzz-smoke: $$t failed (log: $(FUZZ_BUILD)/smoke-$$t.log)"; exit 1; }; \
+	  echo "fuzz-smoke $$t: $$(grep -Eo '#[0-9]+' $(FUZZ_BUILD)/smoke-$$t.log | tail -1 | tr -d '#') runs, no crash"; done
+
+fault: $(BIN)
+	QN_SHARED=$(QN_SHARED) tests/fault/fault.sh ./$(BIN) $(FAULT_ROUNDS)
+
+fault-short: $(BIN)
+	QN_SHARED=$(QN_SHARED) FAULT_NSAMPLES=4 FAULT_SEQLEN=32 tests/fault/fault.sh ./$(BIN) 2

@@ -57,6 +57,42 @@ void ts_write_file(const char *path, const void *data, size_t n)
     fclose(fp);
 }
 
+void ts_st_rewrite(const char *src, const char *dst, const char *name,
+                   void (*edit)(void *ctx, qn_st_entry *e, float *copy, size_t numel), void *ctx)
+{
+    qn_st_file *f = NULL;
+    qn_err err = {0};
+    cr_assert_eq(qn_st_open(&f, src, &err), QN_OK, "%s", err.msg);
+    size_t n = qn_st_count(f);
+    qn_st_entry *e = calloc(n, sizeof *e);
+    float *copy = NULL;
+    for (size_t i = 0; i < n; i++) {
+        const qn_st_tensor *t = qn_st_at(f, i);
+        e[i] = (qn_st_entry){ .name = t->name, .dtype = t->dtype, .ndim = t->ndim, .data = t->data };
+        memcpy(e[i].shape, t->shape, sizeof t->shape);
+        if (strcmp(t->name, name) == 0) {
+            copy = malloc(t->nbytes);
+            memcpy(copy, t->data, t->nbytes);
+            e[i].data = copy;
+            edit(ctx, &e[i], copy, t->nbytes / sizeof *copy);
+        }
+    }
+    cr_assert(copy, "%s: no tensor %s", src, name);
+    cr_assert_eq(qn_st_write(dst, e, n, NULL, &err), QN_OK, "%s", err.msg);
+    free(copy);
+    free(e);
+    qn_st_close(f);
+}
+
+const char *ts_join(const char *dir, const char *name)
+{
+    static char bufs[8][1024];
+    static int slot;
+    char *b = bufs[slot++ % 8];
+    snprintf(b, sizeof bufs[0], "%s/%s", dir, name);
+    return b;
+}
+
 void ts_copy_prefix(const char *src, const char *dst, size_t keep)
 {
     FILE *in = fopen(src, "rb");

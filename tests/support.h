@@ -5,15 +5,22 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include "engine/quantize.h"
+#include "engine/safetensors.h"
 
 /* $QN_SHARED/rel (QN_SHARED defaults to ../shared). Returns a static buffer per call slot. */
 const char *ts_shared(const char *rel);
 /* A fresh directory under /tmp; removed by ts_rmtree. */
 void ts_mkdtemp(char *out, size_t cap);
 void ts_rmtree(const char *dir);
+/* dir + "/" + name in one of 8 static buffers used in turn (valid for the next 7 calls). */
+const char *ts_join(const char *dir, const char *name);
 /* Copies a file, keeping only its first `keep` bytes (all when keep is (size_t)-1). */
 void ts_copy_prefix(const char *src, const char *dst, size_t keep);
 void ts_write_file(const char *path, const void *data, size_t n);
+/* Copies the safetensors file src to dst with the tensor `name` replaced by a
+   copy that edit may change (values, dtype, shape); asserts on failure. */
+void ts_st_rewrite(const char *src, const char *dst, const char *name,
+                   void (*edit)(void *ctx, qn_st_entry *e, float *copy, size_t numel), void *ctx);
 /* Whether two files exist and hold the same bytes. */
 bool ts_files_equal(const char *a, const char *b);
 

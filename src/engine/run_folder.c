@@ -239,7 +239,7 @@ static qn_status read_log(qn_run_folder *r, qn_err *err)
     if (!s && !started)
         s = qn_err_set(err, QN_ERR_FORMAT, "%s: no start event: not the log of a quench quantize run", r->log_path);
     if (s) return s;
-    qsort(r->layers, r->info.n_layers, sizeof *r->layers, by_block_then_sublayer);
+    if (r->info.n_layers) qsort(r->layers, r->info.n_layers, sizeof *r->layers, by_block_then_sublayer);
     double bits = 0, params = 0;
     for (size_t k = 0; k < r->info.n_layers; k++) {
         qn_run_layer *L = &r->layers[k];

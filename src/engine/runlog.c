@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "engine/fileio.h"
@@ -15,16 +16,44 @@ struct qn_runlog {
     char path[4096];
 };
 
+/* A run killed (or out of disk) mid-line leaves a last line without its
+   newline; appending after it would bury it mid-file, where it is an error.
+   Cuts the file back to its last newline. */
+static int drop_torn_line(int fd)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0) return -1;
+    off_t end = st.st_size;
+    char buf[4096];
+    while (end > 0) {
+        off_t from = end > (off_t)sizeof buf ? end - (off_t)sizeof buf : 0;
+        ssize_t got = pread(fd, buf, (size_t)(end - from), from);
+        if (got != end - from) return -1;
+        for (ssize_t i = got - 1; i >= 0; i--)
+            if (buf[i] == '\n') {
+                off_t keep = from + i + 1;
+                return keep == st.st_size ? 0 : ftruncate(fd, keep);
+            }
+        end = from;
+    }
+    return st.st_size ? ftruncate(fd, 0) : 0;
+}
+
 qn_status qn_runlog_open(qn_runlog **out, const char *path, bool append, qn_err *err)
 {
     *out = NULL;
     qn_runlog *log = calloc(1, sizeof *log);
     if (!log) return qn_err_set(err, QN_ERR_NOMEM, "%s: out of memory", path);
     snprintf(log->path, sizeof log->path, "%s", path);
-    log->fp = fopen(path, append ? "ab" : "wb");
+    log->fp = fopen(path, append ? "a+b" : "wb");   /* a+: drop_torn_line reads the end */
     if (!log->fp) {
         qn_status s = qn_err_set(err, QN_ERR_IO, "%s: %s", path, strerror(errno));
         free(log);
+        return s;
+    }
+    if (append && drop_torn_line(fileno(log->fp)) != 0) {
+        qn_status s = qn_err_set(err, QN_ERR_IO, "%s: cannot drop the torn last line: %s", path, strerror(errno));
+        qn_runlog_close(log);
         return s;
     }
     *out = log;

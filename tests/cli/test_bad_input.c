@@ -88,33 +88,20 @@ Test(bad_input, truncated_safetensors)
     ppl_fails("model.safetensors", NULL);
 }
 
+typedef struct { void (*edit)(qn_st_entry *e, float *copy, size_t numel); } edit_fn;
+
+static void apply_edit(void *ctx, qn_st_entry *e, float *copy, size_t numel)
+{
+    ((const edit_fn *)ctx)->edit(e, copy, numel);
+}
+
 /* Rewrites model.safetensors with one tensor changed by `edit`. */
 static void rewrite_weights(void (*edit)(qn_st_entry *e, float *copy, size_t numel))
 {
-    qn_st_file *f = NULL;
-    qn_err err = {0};
     char orig[600];
     snprintf(orig, sizeof orig, "%s.orig", in_model("model.safetensors"));
     rename(in_model("model.safetensors"), orig);
-    cr_assert_eq(qn_st_open(&f, orig, &err), QN_OK, "%s", err.msg);
-    size_t n = qn_st_count(f);
-    qn_st_entry *e = calloc(n, sizeof *e);
-    float *copy = NULL;
-    for (size_t i = 0; i < n; i++) {
-        const qn_st_tensor *t = qn_st_at(f, i);
-        e[i] = (qn_st_entry){ .name = t->name, .dtype = t->dtype, .ndim = t->ndim, .data = t->data };
-        memcpy(e[i].shape, t->shape, sizeof t->shape);
-        if (strcmp(t->name, "model.layers.1.mlp.up_proj.weight") == 0) {
-            copy = malloc(t->nbytes);
-            memcpy(copy, t->data, t->nbytes);
-            e[i].data = copy;
-            edit(&e[i], copy, t->nbytes / 4);
-        }
-    }
-    cr_assert_eq(qn_st_write(in_model("model.safetensors"), e, n, NULL, &err), QN_OK, "%s", err.msg);
-    free(copy);
-    free(e);
-    qn_st_close(f);
+    ts_st_rewrite(orig, in_model("model.safetensors"), "model.layers.1.mlp.up_proj.weight", apply_edit, &(edit_fn){ edit });
     remove(orig);
 }
 

@@ -19,6 +19,7 @@
 #include "engine/fileio.h"
 #include "engine/json_file.h"
 #include "engine/map_guard.h"
+#include "engine/run_folder.h"
 #include "engine/run_lock.h"
 #include "engine/runlog.h"
 #include "engine/safetensors.h"
@@ -30,13 +31,12 @@ static char g_tmp[128];
 static void setup(void) { ts_mkdtemp(g_tmp, sizeof g_tmp); }
 static void teardown(void) { ts_rmtree(g_tmp); }
 
-static const char *in_tmp(const char *name)
+static const char *in_tmp(const char *name) { return ts_join(g_tmp, name); }
+
+static void fill(void *ctx, qn_st_entry *e, float *copy, size_t numel)
 {
-    static char bufs[8][512];
-    static int slot;
-    char *b = bufs[slot++ % 8];
-    snprintf(b, 512, "%s/%s", g_tmp, name);
-    return b;
+    (void)e;
+    for (size_t k = 0; k < numel; k++) copy[k] = *(const float *)ctx;
 }
 
 /* A copy of the default model in dir whose tensor `name` has every element set to value. */
@@ -45,29 +45,7 @@ static void model_with_constant(const char *dir, const char *name, float value)
     char cmd[1024];
     snprintf(cmd, sizeof cmd, "cp -r %s %s", TS_STORIES_HF, dir);
     cr_assert_eq(system(cmd), 0);
-    char path[600];
-    snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    qn_st_file *f = NULL;
-    qn_err err = {0};
-    cr_assert_eq(qn_st_open(&f, TS_STORIES_HF "/model.safetensors", &err), QN_OK, "%s", err.msg);
-    size_t n = qn_st_count(f);
-    qn_st_entry *e = calloc(n, sizeof *e);
-    float *filled = NULL;
-    for (size_t i = 0; i < n; i++) {
-        const qn_st_tensor *t = qn_st_at(f, i);
-        e[i] = (qn_st_entry){ .name = t->name, .dtype = t->dtype, .ndim = t->ndim, .data = t->data };
-        memcpy(e[i].shape, t->shape, sizeof t->shape);
-        if (strcmp(t->name, name) == 0) {
-            filled = malloc(t->nbytes);
-            for (size_t k = 0; k < t->nbytes / sizeof *filled; k++) filled[k] = value;
-            e[i].data = filled;
-        }
-    }
-    cr_assert(filled, "no tensor %s", name);
-    cr_assert_eq(qn_st_write(path, e, n, NULL, &err), QN_OK, "%s", err.msg);
-    free(filled);
-    free(e);
-    qn_st_close(f);
+    ts_st_rewrite(TS_STORIES_HF "/model.safetensors", ts_join(dir, "model.safetensors"), name, fill, &value);
 }
 
 static size_t count_lines(const char *s)
@@ -303,4 +281,38 @@ Test(hardening, messages_say_why)
     ts_run_result r = ts_run_quench(args);
     cr_expect_eq(r.status, 0, "a byte-order mark is refused: %s", r.err);
     ts_run_free(&r);
+}
+
+/* Found by the disk-full fault test: a run.jsonl line torn by a full disk is dropped before a resume appends. */
+Test(hardening, runlog_drops_a_torn_line_before_appending)
+{
+    const char *path = in_tmp("torn.jsonl");
+    ts_write_file(path, "{\"event\":\"start\"}\n{\"event\":\"lay", 32);
+    qn_runlog *log = NULL;
+    qn_err err = {0};
+    cr_assert_eq(qn_runlog_open(&log, path, true, &err), QN_OK, "%s", err.msg);
+    json_t *ev = json_pack("{s:s}", "event", "resume");
+    cr_assert_eq(qn_runlog_write(log, ev, &err), QN_OK, "%s", err.msg);
+    json_decref(ev);
+    qn_runlog_close(log);
+    json_t *events = NULL;
+    cr_assert_eq(qn_runlog_read(path, &events, &err), QN_OK, "%s", err.msg);
+    cr_expect_eq(json_array_size(events), 2);
+    cr_expect_str_eq(json_string_value(json_object_get(json_array_get(events, 1), "event")), "resume");
+    json_decref(events);
+}
+
+/* Found by fuzz_run_folder: a log with a start event and no layer yet opened with qsort(NULL, 0) (UBSan). */
+Test(hardening, run_folder_without_layers_opens)
+{
+    const char *dir = in_tmp("started");
+    cr_assert_eq(mkdir(dir, 0777), 0);
+    const char ev[] = "{\"event\":\"start\",\"model\":\"m\",\"method\":\"rtn\",\"options\":{}}\n";
+    ts_write_file(ts_join(dir, "run.jsonl"), ev, strlen(ev));
+    qn_run_folder *run = NULL;
+    qn_err err = {0};
+    cr_assert_eq(qn_run_open(&run, dir, &err), QN_OK, "%s", err.msg);
+    cr_expect_eq(qn_run_get_info(run)->n_layers, 0);
+    cr_expect_eq(qn_run_worst_layer(run), (size_t)-1);
+    qn_run_close(run);
 }

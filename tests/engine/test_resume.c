@@ -19,13 +19,11 @@ static char g_dir[128];
 static void setup(void) { ts_mkdtemp(g_dir, sizeof g_dir); }
 static void teardown(void) { ts_rmtree(g_dir); }
 
+/* g_dir/a, or g_dir/a/b */
 static const char *in_dir(const char *a, const char *b)
 {
-    static char bufs[8][512];
-    static int slot;
-    char *p = bufs[slot++ % 8];
-    snprintf(p, 512, "%s/%s%s%s", g_dir, a, b ? "/" : "", b ? b : "");
-    return p;
+    const char *run = ts_join(g_dir, a);
+    return b ? ts_join(run, b) : run;
 }
 
 typedef struct {
