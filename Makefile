@@ -92,7 +92,8 @@ $(INTEROP_VENV)/.ready:
 	$(INTEROP_VENV)/bin/pip install -q numpy safetensors transformers torch sentencepiece accelerate "aqlm[cpu]"
 	touch $@
 
-# The imported default model, then the AQLM and Hugging Face SpQR folders quench writes, through transformers.
+# The imported default model, then the AQLM and Hugging Face SpQR folders quench writes, then SmolLM2
+# exported by export-hf (f32, f16, bf16), through transformers.
 test-interop: $(BIN) $(INTEROP_VENV)/.ready
 	$(INTEROP_VENV)/bin/python tests/interop/check_hf_import.py assets/stories260K ./$(BIN)
 	./$(BIN) quantize assets/stories260K --preset aqlm-small-2x8 --nsamples 16 --seqlen 64 \
@@ -101,6 +102,8 @@ test-interop: $(BIN) $(INTEROP_VENV)/.ready
 	./$(BIN) quantize assets/stories260K --preset spqr-3.6 --nsamples 16 --seqlen 64 \
 	  --calib $(QN_SHARED)/text/tinystories-valid-head.txt --out $(BUILD)/interop-spqr --force
 	$(INTEROP_VENV)/bin/python tests/interop/check_spqr_hf.py $(BUILD)/interop-spqr/hf-spqr ./$(BIN)
+	$(INTEROP_VENV)/bin/python tests/interop/check_smollm2_hf.py \
+	  $(QN_SHARED)/models/smollm2-135m/SmolLM2-135M-Instruct.Q4_1.gguf ./$(BIN) $(BUILD)/interop-smollm2
 
 # ---- hardening (issue 14): fuzzing and fault tests --------------------------
 # libFuzzer harnesses over every reader (tests/fuzz/fuzz_*.c), built with clang

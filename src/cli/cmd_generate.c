@@ -13,10 +13,11 @@
 #include "cli/interrupt.h"
 #include "cli/session.h"
 #include "engine/generate.h"
+#include "engine/ggml_numerics.h"
 
 static const char k_usage[] =
     "quench generate MODEL --prompt TEXT [-n N] [--temp T] [--top-p P] [--seed S] [--threads T] "
-    "[--tokenizer PATH] [--quiet]";
+    "[--tokenizer PATH] [--ggml-numerics] [--quiet]";
 
 int qn_cmd_generate(int argc, char **argv)
 {
@@ -24,12 +25,13 @@ int qn_cmd_generate(int argc, char **argv)
         { "prompt", required_argument, 0, 'p' }, { "temp", required_argument, 0, 't' },
         { "top-p", required_argument, 0, 'P' }, { "seed", required_argument, 0, 's' },
         { "threads", required_argument, 0, 'T' }, { "tokenizer", required_argument, 0, 'z' },
-        { "quiet", no_argument, 0, 'q' }, { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 } };
+        { "quiet", no_argument, 0, 'q' }, { "ggml-numerics", no_argument, 0, 'g' },
+        { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 } };
     const char *prompt = NULL, *tokenizer = NULL;
     size_t n_new = 128, threads = 0;
     double temp = 0.8, top_p = 0.9;
     uint64_t seed = (uint64_t)time(NULL);
-    bool quiet = false;
+    bool quiet = false, ggml = false;
     int ch;
     optind = 1;
     while ((ch = getopt_long(argc, argv, "n:h", longopts, NULL)) != -1) {
@@ -42,6 +44,7 @@ int qn_cmd_generate(int argc, char **argv)
         case 'T': if (!qn_arg_size("generate", "--threads", optarg, 0, 1024, &threads)) return 2; break;
         case 'z': tokenizer = optarg; break;
         case 'q': quiet = true; break;
+        case 'g': ggml = true; break;
         case 'h': printf("usage: %s\n", k_usage); return 0;
         default: return qn_arg_usage_error("generate", k_usage, "bad option");
         }
@@ -56,11 +59,15 @@ int qn_cmd_generate(int argc, char **argv)
     qn_cli_progress_init(&prog);
     qn_model *m = qn_cli_open_model("generate", argv[optind], tokenizer, (int)threads, &prog);
     if (!m) return 1;
+    qn_err err = {0};
+    if (ggml && qn_ggml_numerics_enable(m, &err)) {
+        qn_model_close(m);
+        return qn_cli_fail("generate", &err);
+    }
     fputs(prompt, stdout);
     fflush(stdout);
     qn_gen_opts opts = { .n_new = n_new, .temperature = (float)temp, .top_p = (float)top_p, .seed = seed };
     qn_gen_result res;
-    qn_err err = {0};
     int rc = 0;
     if (qn_generate(m, prompt, strlen(prompt), &opts, qn_cli_progress_sink(&prog), qn_cli_interrupt_install(), &res,
                     &err)) {

@@ -1,5 +1,5 @@
 /* cmd_ppl.c: `quench ppl MODEL --text FILE --ctx N [--protocol gptq|llamacpp]
-   [--chunks K] [--batch B] [--threads T] [--tokenizer PATH] [--json]`. */
+   [--chunks K] [--batch B] [--threads T] [--tokenizer PATH] [--ggml-numerics] [--json]`. */
 #include "cli/commands.h"
 
 #include <getopt.h>
@@ -11,11 +11,12 @@
 #include "cli/args.h"
 #include "cli/interrupt.h"
 #include "cli/session.h"
+#include "engine/ggml_numerics.h"
 #include "engine/ppl.h"
 
 static const char k_usage[] =
     "quench ppl MODEL --text FILE --ctx N [--protocol gptq|llamacpp] [--chunks K] [--batch B] "
-    "[--threads T] [--tokenizer PATH] [--extend-ctx] [--json]";
+    "[--threads T] [--tokenizer PATH] [--extend-ctx] [--ggml-numerics] [--json]";
 
 int qn_cmd_ppl(int argc, char **argv)
 {
@@ -24,10 +25,10 @@ int qn_cmd_ppl(int argc, char **argv)
         { "protocol", required_argument, 0, 'p' }, { "chunks", required_argument, 0, 'k' },
         { "batch", required_argument, 0, 'b' }, { "threads", required_argument, 0, 'T' },
         { "tokenizer", required_argument, 0, 'z' }, { "json", no_argument, 0, 'j' }, { "extend-ctx", no_argument, 0, 'e' },
-        { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 } };
+        { "ggml-numerics", no_argument, 0, 'g' }, { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 } };
     const char *text = NULL, *tokenizer = NULL;
     size_t ctx = 0, chunks = 0, batch = 0, threads = 0;
-    bool json = false, extend = false;
+    bool json = false, extend = false, ggml = false;
     qn_ppl_protocol protocol = QN_PPL_GPTQ;
     int ch;
     optind = 1;
@@ -41,6 +42,7 @@ int qn_cmd_ppl(int argc, char **argv)
         case 'z': tokenizer = optarg; break;
         case 'j': json = true; break;
         case 'e': extend = true; break;
+        case 'g': ggml = true; break;
         case 'p':
             if (strcmp(optarg, "gptq") == 0) protocol = QN_PPL_GPTQ;
             else if (strcmp(optarg, "llamacpp") == 0) protocol = QN_PPL_LLAMACPP;
@@ -65,7 +67,7 @@ int qn_cmd_ppl(int argc, char **argv)
     qn_ppl_result res = {0};
     int rc = 0;
     qn_ppl_opts opts = { .protocol = protocol, .ctx = ctx, .max_chunks = chunks, .batch = batch };
-    if (qn_ppl_tokenize_file(m, text, &tokens, &n, &err) ||
+    if ((ggml && qn_ggml_numerics_enable(m, &err)) || qn_ppl_tokenize_file(m, text, &tokens, &n, &err) ||
         qn_ppl_run(m, tokens, n, &opts, qn_cli_progress_sink(&prog), qn_cli_interrupt_install(), &res, &err)) {
         qn_cli_progress_clear(&prog);
         rc = err.status == QN_ERR_CANCELLED ? qn_cli_interrupt_exit_code() : qn_cli_fail("ppl", &err);

@@ -9,6 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/ggml_numerics.h"
+#include "engine/llama_layout.h"
+
 struct qn_state {
     size_t max_ctx, max_batch;
     size_t q_dim, kv_dim;
@@ -25,6 +28,8 @@ struct qn_state {
     float *rope_cos;   /* (max_ctx, hd/2) */
     float *rope_sin;   /* (max_ctx, hd/2) */
     float *logits;     /* (max_batch, vocab) */
+    float *ggml_x;     /* (max_batch, max(D, H, q_dim)) a linear's input as llama.cpp rounds it; NULL when f32 */
+    float *ggml_corr;  /* (max_batch, max(D, H, q_dim) / 32) Q8_1 block-sum corrections */
     int    n_threads;
 };
 
@@ -103,6 +108,16 @@ qn_status qn_state_create(qn_state **out, const qn_model *m, size_t max_ctx, siz
                               max_ctx, max_batch);
         }
     }
+    if (m->ggml) {
+        size_t widest = D > H ? D : H;
+        if (s->q_dim > widest) widest = s->q_dim;
+        s->ggml_x = malloc(B * widest * sizeof(float));
+        s->ggml_corr = malloc(B * (widest / 32 + 1) * sizeof(float));
+        if (!s->ggml_x || !s->ggml_corr) {
+            qn_state_free(s);
+            return qn_err_set(err, QN_ERR_NOMEM, "out of memory for scratch (batch %zu)", max_batch);
+        }
+    }
     qn_status st = rope_tables(s, c, err);
     if (st) { qn_state_free(s); return st; }
     *out = s;
@@ -113,7 +128,7 @@ void qn_state_free(qn_state *s)
 {
     if (!s) return;
     float *bufs[] = { s->x, s->xb, s->q, s->k, s->v, s->att, s->xb2, s->hb, s->hb2, s->scores,
-                      s->key_cache, s->val_cache, s->rope_cos, s->rope_sin, s->logits };
+                      s->key_cache, s->val_cache, s->rope_cos, s->rope_sin, s->logits, s->ggml_x, s->ggml_corr };
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
     free(s);
 }
@@ -148,7 +163,7 @@ static void rope(float *v, size_t n_heads, size_t hd, const float *cos_p, const 
 /* Causal attention of one query head of one token over cache positions 0..p.
    q: (hd); K, V: cache of this layer, (T, kv_dim), read at offset kvh*hd; out: (hd). */
 static void attend(float *out, const float *q, const float *K, const float *V, size_t p, size_t kv_dim,
-                   size_t kv_off, size_t hd, float *scores)
+                   size_t kv_off, size_t hd, float *scores, bool f16_weights)
 {
     float scale = 1.0f / sqrtf((float)hd);
     float max = -INFINITY;
@@ -167,12 +182,13 @@ static void attend(float *out, const float *q, const float *K, const float *V, s
     for (size_t i = 0; i <= p; i++) {
         const float *v = V + i * kv_dim + kv_off;
         float a = scores[i] * inv;
+        if (f16_weights) a = qn_ggml_f16(a); /* llama.cpp: softmax converted to f16 for the f16 V */
         for (size_t j = 0; j < hd; j++) out[j] += a * v[j];
     }
 }
 
 /* All heads of all tokens of the batch; work split over (token, head) pairs. */
-static void attention(qn_state *s, const qn_config *c, size_t layer, size_t n, size_t pos)
+static void attention(qn_state *s, const qn_config *c, size_t layer, size_t n, size_t pos, bool f16_weights)
 {
     size_t hd = (size_t)c->head_dim, nh = (size_t)c->n_heads, group = nh / (size_t)c->n_kv_heads;
     const float *K = s->key_cache + layer * s->max_ctx * s->kv_dim;
@@ -183,13 +199,24 @@ static void attention(qn_state *s, const qn_config *c, size_t layer, size_t n, s
         size_t t = th / nh, h = th % nh;
         float *scores = s->scores + (size_t)omp_get_thread_num() * s->max_ctx;
         attend(s->att + t * s->q_dim + h * hd, s->q + t * s->q_dim + h * hd, K, V, pos + t, s->kv_dim,
-               (h / group) * hd, hd, scores);
+               (h / group) * hd, hd, scores, f16_weights);
     }
 }
 
-static qn_status linear(const qn_linear *w, const float *X, size_t n, float *Y, qn_err *err)
+/* Y = X W^T for the linear of role in layer; with llama.cpp's arithmetic, X is
+   first rounded as ggml rounds it for the weight's type. */
+static qn_status linear(const qn_model *m, qn_state *s, int role, size_t layer, const qn_linear *w, const float *X,
+                        size_t n, float *Y, qn_err *err)
 {
-    return n == 1 ? qn_linear_matvec(w, X, Y, err) : qn_linear_matmul(w, X, n, Y, err);
+    const qn_ggml_numerics *g = m->ggml;
+    size_t i = g ? qn_ggml_index(&m->cfg, role, layer) : 0;
+    if (g && g->act[i] != QN_ACT_F32) {
+        qn_ggml_round((qn_act_round)g->act[i], X, n, w->d_in, s->ggml_x, s->ggml_corr);
+        X = s->ggml_x;
+    }
+    qn_status st = n == 1 ? qn_linear_matvec(w, X, Y, err) : qn_linear_matmul(w, X, n, Y, err);
+    if (!st && g && g->mins[i]) qn_ggml_min_term(g->mins[i], s->ggml_corr, n, w->d_out, w->d_in / 32, Y);
+    return st;
 }
 
 static void tap_input(qn_tap tap, qn_tap_point where, const float *X, size_t n, size_t d)
@@ -206,9 +233,9 @@ static qn_status attention_block(const qn_model *m, qn_state *s, size_t l, size_
     qn_status st;
     rmsnorm(s->xb, s->x, w->attn_norm, n, D, c->rms_eps);
     tap_input(tap, QN_TAP_QKV, s->xb, n, D);
-    if ((st = linear(&w->wq, s->xb, n, s->q, err))) return st;
-    if ((st = linear(&w->wk, s->xb, n, s->k, err))) return st;
-    if ((st = linear(&w->wv, s->xb, n, s->v, err))) return st;
+    if ((st = linear(m, s, QN_T_WQ, l, &w->wq, s->xb, n, s->q, err))) return st;
+    if ((st = linear(m, s, QN_T_WK, l, &w->wk, s->xb, n, s->k, err))) return st;
+    if ((st = linear(m, s, QN_T_WV, l, &w->wv, s->xb, n, s->v, err))) return st;
     float *Kc = s->key_cache + l * s->max_ctx * s->kv_dim;
     float *Vc = s->val_cache + l * s->max_ctx * s->kv_dim;
     for (size_t t = 0; t < n; t++) {
@@ -216,11 +243,15 @@ static qn_status attention_block(const qn_model *m, qn_state *s, size_t l, size_
         rope(s->q + t * s->q_dim, (size_t)c->n_heads, hd, cp, sp);
         rope(s->k + t * s->kv_dim, (size_t)c->n_kv_heads, hd, cp, sp);
     }
+    if (m->ggml) { /* llama.cpp: f16 KV cache, Q converted to f16 for the K.Q product */
+        for (size_t i = 0; i < n * s->kv_dim; i++) { s->k[i] = qn_ggml_f16(s->k[i]); s->v[i] = qn_ggml_f16(s->v[i]); }
+        for (size_t i = 0; i < n * s->q_dim; i++) s->q[i] = qn_ggml_f16(s->q[i]);
+    }
     memcpy(Kc + pos * s->kv_dim, s->k, n * s->kv_dim * sizeof(float));
     memcpy(Vc + pos * s->kv_dim, s->v, n * s->kv_dim * sizeof(float));
-    attention(s, c, l, n, pos);
+    attention(s, c, l, n, pos, m->ggml != NULL);
     tap_input(tap, QN_TAP_O, s->att, n, s->q_dim);
-    if ((st = linear(&w->wo, s->att, n, s->xb2, err))) return st;
+    if ((st = linear(m, s, QN_T_WO, l, &w->wo, s->att, n, s->xb2, err))) return st;
     for (size_t i = 0; i < n * D; i++) s->x[i] += s->xb2[i];
     return QN_OK;
 }
@@ -234,14 +265,14 @@ static qn_status mlp_block(const qn_model *m, qn_state *s, size_t l, size_t n, q
     qn_status st;
     rmsnorm(s->xb, s->x, w->ffn_norm, n, D, c->rms_eps);
     tap_input(tap, QN_TAP_GATE_UP, s->xb, n, D);
-    if ((st = linear(&w->w_gate, s->xb, n, s->hb, err))) return st;
-    if ((st = linear(&w->w_up, s->xb, n, s->hb2, err))) return st;
+    if ((st = linear(m, s, QN_T_GATE, l, &w->w_gate, s->xb, n, s->hb, err))) return st;
+    if ((st = linear(m, s, QN_T_UP, l, &w->w_up, s->xb, n, s->hb2, err))) return st;
     for (size_t i = 0; i < n * H; i++) {
         float g = s->hb[i];
         s->hb[i] = g / (1.0f + expf(-g)) * s->hb2[i];
     }
     tap_input(tap, QN_TAP_DOWN, s->hb, n, H);
-    if ((st = linear(&w->w_down, s->hb, n, s->xb2, err))) return st;
+    if ((st = linear(m, s, QN_T_DOWN, l, &w->w_down, s->hb, n, s->xb2, err))) return st;
     for (size_t i = 0; i < n * D; i++) s->x[i] += s->xb2[i];
     return QN_OK;
 }
@@ -286,7 +317,7 @@ qn_status qn_forward(const qn_model *m, qn_state *s, const int32_t *tokens, size
     const float *x = all_logits ? s->x : s->x + (n - 1) * D;
     size_t n_out = all_logits ? n : 1;
     rmsnorm(s->xb, x, m->final_norm, n_out, D, c->rms_eps);
-    if ((st = linear(&m->lm_head, s->xb, n_out, s->logits, err))) return qn_err_prefix(err, "lm_head: ");
+    if ((st = linear(m, s, QN_T_LM_HEAD, 0, &m->lm_head, s->xb, n_out, s->logits, err))) return qn_err_prefix(err, "lm_head: ");
     if ((st = check_finite(s->xb, n_out * D, D, "final norm", (size_t)-1, err)) ||
         (st = check_finite(s->logits, n_out * (size_t)c->vocab_size, (size_t)c->vocab_size, "lm_head (logits)",
                            (size_t)-1, err)))

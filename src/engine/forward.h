@@ -2,7 +2,8 @@
    RMSNorm, RoPE (HF rotate-half, with linear or llama3 frequency scaling),
    grouped-query attention over a KV cache, SwiGLU MLP, tied or untied head.
    A batch of tokens goes through qn_linear_matmul (sgemm), one token through
-   qn_linear_matvec (sgemv). */
+   qn_linear_matvec (sgemv). When m->ggml is set (ggml_numerics.h), linear
+   inputs, Q/K/V and attention weights are rounded as llama.cpp rounds them. */
 #ifndef QN_FORWARD_H
 #define QN_FORWARD_H
 #include <stdbool.h>

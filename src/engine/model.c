@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "engine/fileio.h"
+#include "engine/ggml_numerics.h"
 #include "engine/llama2c.h"
 #include "engine/llama_layout.h"
 #include "engine/model_gguf.h"
@@ -283,6 +284,7 @@ void qn_model_close(qn_model *m)
             qn_linear *lin = qn_model_linear(m, role, l);
             if (lin) qn_linear_done(lin);
         }
+    qn_ggml_numerics_free(m->ggml);
     for (size_t i = 0; i < m->n_packed; i++) free(m->packed[i]);
     free(m->packed);
     for (size_t i = 0; i < m->n_owned; i++) free(m->owned[i]);

@@ -34,6 +34,7 @@ typedef struct qn_model {
     qn_tokenizer  *tok;
     bool           quantized;               /* config.json has a quantization_config */
     char           quant_method[32];        /* its quant_method */
+    struct qn_ggml_numerics *ggml;          /* NULL: f32 arithmetic; else llama.cpp's (ggml_numerics.h) */
     size_t         ctx_limit;               /* positions a state may hold: max_seq_len unless
                                                qn_model_extend_ctx was called */
     /* ownership: the source (mappings) and the buffers converted on load */

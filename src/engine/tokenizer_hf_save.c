@@ -148,11 +148,17 @@ static json_t *decoder(const qn_tokenizer *t)
     return json_pack("{s:s,s:o}", "type", "Sequence", "decoders", list);
 }
 
+/* Hugging Face tokenizers ignores an added token's "id" when the model
+   vocabulary lacks its content and numbers it after the vocabulary, so special
+   tokens inside the id range (SmolLM2's <|im_start|> = 1) must be in the vocab;
+   those past it (Llama 3's from 128000) may stay outside, as in Llama 3's file. */
 static bool in_model_vocab(const qn_tokenizer *t, int id)
 {
     if (t->piece_len[id] == 0 || t->type[id] == QN_TOKTYPE_UNUSED) return false;
-    /* byte-level added tokens live outside the BPE vocabulary, as in Llama 3's file */
-    return !(t->kind == QN_TOK_BYTE_BPE && tok_is_special_type(t->type[id]));
+    if (t->kind != QN_TOK_BYTE_BPE || !tok_is_special_type(t->type[id])) return true;
+    for (size_t j = (size_t)id + 1; j < t->n_vocab; j++)
+        if (!tok_is_special_type(t->type[j]) && t->type[j] != QN_TOKTYPE_UNUSED) return true;
+    return false;
 }
 
 static qn_status build_model(const qn_tokenizer *t, json_t *model, const char *what, qn_err *err)

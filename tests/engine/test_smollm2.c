@@ -14,17 +14,17 @@
 #include "engine/fileio.h"
 #include "engine/forward.h"
 #include "engine/generate.h"
+#include "engine/ggml_numerics.h"
 #include "engine/model.h"
 #include "engine/ppl.h"
 #include "support.h"
 
 #define SMOL_GGUF "models/smollm2-135m/SmolLM2-135M-Instruct.Q4_1.gguf"
 
-/* quench computes in f32 on the dequantized weights; llama.cpp rounds the
-   activations to 8 bits (Q8_1 blocks of 32) before each Q4_1 product and keeps
-   K/V in f16. Over the first two chunks that leaves quench 0.52% below
-   llama.cpp's running perplexity (0.58% after four, see the report). */
-#define PPL_REL_TOL_2_CHUNKS 0.01
+/* The issue's bar. Measured after two chunks: -0.23% in f32, -0.26% with
+   llama.cpp's arithmetic (after 40: -0.51% in f32, see the report); quench's
+   perplexity sits below llama.cpp's by a few tenths of a percent. */
+#define PPL_REL_TOL_2_CHUNKS 0.005
 
 static const char *smol_path(void)
 {
@@ -145,12 +145,15 @@ Test(smollm2, control_tokens_and_bytes_without_a_token, .timeout = 60)
     qn_model_close(m);
 }
 
-Test(smollm2, perplexity_of_two_chunks_near_llamacpp, .timeout = 300)
+/* Perplexity of the first two wikitext-2 chunks at ctx 512 (llama.cpp's
+   protocol) against llama.cpp's running value after two chunks. */
+static void expect_ppl_two_chunks(bool ggml, double tol)
 {
     qn_model *m = open_smol();
     int32_t *tokens = NULL;
     size_t n = 0;
     qn_err err = {0};
+    if (ggml) cr_assert_eq(qn_ggml_numerics_enable(m, &err), QN_OK, "%s", err.msg);
     cr_assert_eq(qn_ppl_tokenize_file(m, ts_shared("text/wikitext2-raw-test.txt"), &tokens, &n, &err), QN_OK, "%s",
                  err.msg);
     cr_expect_eq(n, 301948, "llama.cpp's tokenizer makes 301948 tokens of the file (no BOS), quench %zu", n);
@@ -165,21 +168,33 @@ Test(smollm2, perplexity_of_two_chunks_near_llamacpp, .timeout = 300)
     cr_assert(json_array_size(rp) >= 2);
     double want = json_number_value(json_array_get(rp, 1));
     double rel = fabs(r.ppl - want) / want;
-    cr_log_info("perplexity %.4f after 2 chunks, llama.cpp %.4f (%.3f%%)", r.ppl, want, 100 * (r.ppl - want) / want);
-    cr_expect(rel <= PPL_REL_TOL_2_CHUNKS, "perplexity %.4f vs llama.cpp %.4f after 2 chunks: %.3f%% apart > %.1f%%",
-              r.ppl, want, 100 * rel, 100 * PPL_REL_TOL_2_CHUNKS);
+    fprintf(stderr, "smollm2 ppl (%s) %.4f after 2 chunks, llama.cpp %.4f (%+.3f%%)\n", ggml ? "ggml" : "f32", r.ppl,
+            want, 100 * (r.ppl - want) / want);
+    cr_expect(rel <= tol, "perplexity %.4f vs llama.cpp %.4f after 2 chunks: %.3f%% apart > %.2f%%", r.ppl, want,
+              100 * rel, 100 * tol);
     json_decref(root);
     free(tokens);
     qn_model_close(m);
 }
 
-/* Greedy continuation of a reference prompt: the number of leading generated
-   ids equal to llama.cpp's. */
-static size_t greedy_agreement(qn_model *m, const json_t *c)
+Test(smollm2, perplexity_of_two_chunks_near_llamacpp, .timeout = 300)
+{
+    expect_ppl_two_chunks(false, PPL_REL_TOL_2_CHUNKS);
+}
+
+Test(smollm2, perplexity_of_two_chunks_with_ggml_numerics, .timeout = 300)
+{
+    expect_ppl_two_chunks(true, PPL_REL_TOL_2_CHUNKS);
+}
+
+/* Greedy continuation of a reference prompt for its first n_new generated
+   ids; returns how many lead equal to llama.cpp's. */
+static size_t greedy_agreement(qn_model *m, const json_t *c, size_t n_new)
 {
     const char *prompt = json_string_value(json_object_get(c, "prompt"));
     json_t *want = json_object_get(c, "generated_ids"), *prompt_ids = json_object_get(c, "prompt_ids");
-    qn_gen_opts o = { .n_new = json_array_size(want), .temperature = 0.0f };
+    cr_assert_leq(n_new, json_array_size(want));
+    qn_gen_opts o = { .n_new = n_new, .temperature = 0.0f };
     qn_gen_result r = {0};
     qn_err err = {0};
     cr_assert_eq(qn_generate(m, prompt, strlen(prompt), &o, (qn_event_sink){0}, NULL, &r, &err), QN_OK, "%s", err.msg);
@@ -192,27 +207,41 @@ static size_t greedy_agreement(qn_model *m, const json_t *c)
     return same;
 }
 
-/* llama.cpp's greedy text is reproduced up to the first step where its 8-bit
-   activation rounding changes the choice: after "The capital of France is
-   Paris.\n\nThe" quench (f32) has " answer" 0.22 above " United" (emulating
-   Q8_1 activations and f16 K/V puts " United" 0.12 ahead, as llama.cpp chose);
-   after "...lose its original" " essence" is 0.05 above " identity". */
-Test(smollm2, greedy_tokens_equal_llamacpp_up_to_activation_rounding, .timeout = 300)
+/* The first agree[i] greedy ids of the reference prompts equal llama.cpp's. */
+static void expect_greedy(bool ggml, const size_t agree[2])
 {
-    static const size_t agree[] = { 4, 32 };
     qn_model *m = open_smol();
+    qn_err err = {0};
+    if (ggml) cr_assert_eq(qn_ggml_numerics_enable(m, &err), QN_OK, "%s", err.msg);
     json_t *root = reference();
     json_t *cases = json_object_get(json_object_get(root, "greedy"), "cases");
     cr_assert_eq(json_array_size(cases), 2);
     for (size_t i = 0; i < 2; i++) {
         json_t *c = json_array_get(cases, i);
-        size_t same = greedy_agreement(m, c);
-        cr_log_info("greedy \"%s\": %zu of 48 ids equal llama.cpp's", json_string_value(json_object_get(c, "prompt")), same);
-        cr_expect_geq(same, agree[i], "\"%s\": the first %zu generated ids equal llama.cpp's, expected %zu",
-                      json_string_value(json_object_get(c, "prompt")), same, agree[i]);
+        size_t same = greedy_agreement(m, c, agree[i]);
+        cr_expect_eq(same, agree[i], "\"%s\": only the first %zu generated ids equal llama.cpp's, expected %zu",
+                     json_string_value(json_object_get(c, "prompt")), same, agree[i]);
     }
     json_decref(root);
     qn_model_close(m);
+}
+
+/* In f32, llama.cpp's greedy text is reproduced up to the first step where its
+   rounding changes the choice: after "The capital of France is Paris.\n\nThe"
+   quench has " answer" 0.22 above " United" (llama.cpp chose " United"); after
+   "...lose its original" " essence" is 0.05 above " identity". */
+Test(smollm2, greedy_tokens_equal_llamacpp_up_to_its_rounding, .timeout = 300)
+{
+    static const size_t agree[2] = { 4, 32 };
+    expect_greedy(false, agree);
+}
+
+/* With llama.cpp's arithmetic all 48 ids of the first prompt agree; the second
+   still parts at " essence"/" identity" (0.09 apart here). */
+Test(smollm2, greedy_tokens_with_ggml_numerics, .timeout = 300)
+{
+    static const size_t agree[2] = { 48, 32 };
+    expect_greedy(true, agree);
 }
 
 /* Last-position logits of ids through model m. */
