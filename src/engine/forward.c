@@ -191,10 +191,15 @@ static qn_status linear(const qn_linear *w, const float *X, size_t n, float *Y, 
     return n == 1 ? qn_linear_matvec(w, X, Y, err) : qn_linear_matmul(w, X, n, Y, err);
 }
 
-static void tap_input(qn_tap tap, qn_tap_point where, const float *X, size_t n, size_t d)
+/* Reports X to the tap; true when the tap wants the block to stop here. */
+static bool tap_input(qn_tap tap, qn_tap_point where, const float *X, size_t n, size_t d)
 {
     if (tap.on_input) tap.on_input(tap.ctx, where, X, n, d);
+    return tap.stop_after == (int)where + 1;
 }
+
+/* Status of a block that stopped at its tap point: no error, x untouched. */
+#define QN_TAP_STOPPED ((qn_status)-1)
 
 static qn_status attention_block(const qn_model *m, qn_state *s, size_t l, size_t n, size_t pos, qn_tap tap,
                                  qn_err *err)
@@ -204,7 +209,7 @@ static qn_status attention_block(const qn_model *m, qn_state *s, size_t l, size_
     size_t D = (size_t)c->dim, hd = (size_t)c->head_dim, half = hd / 2;
     qn_status st;
     rmsnorm(s->xb, s->x, w->attn_norm, n, D, c->rms_eps);
-    tap_input(tap, QN_TAP_QKV, s->xb, n, D);
+    if (tap_input(tap, QN_TAP_QKV, s->xb, n, D)) return QN_TAP_STOPPED;
     if ((st = linear(&w->wq, s->xb, n, s->q, err))) return st;
     if ((st = linear(&w->wk, s->xb, n, s->k, err))) return st;
     if ((st = linear(&w->wv, s->xb, n, s->v, err))) return st;
@@ -218,7 +223,7 @@ static qn_status attention_block(const qn_model *m, qn_state *s, size_t l, size_
     memcpy(Kc + pos * s->kv_dim, s->k, n * s->kv_dim * sizeof(float));
     memcpy(Vc + pos * s->kv_dim, s->v, n * s->kv_dim * sizeof(float));
     attention(s, c, l, n, pos);
-    tap_input(tap, QN_TAP_O, s->att, n, s->q_dim);
+    if (tap_input(tap, QN_TAP_O, s->att, n, s->q_dim)) return QN_TAP_STOPPED;
     if ((st = linear(&w->wo, s->att, n, s->xb2, err))) return st;
     for (size_t i = 0; i < n * D; i++) s->x[i] += s->xb2[i];
     return QN_OK;
@@ -232,14 +237,14 @@ static qn_status mlp_block(const qn_model *m, qn_state *s, size_t l, size_t n, q
     size_t D = (size_t)c->dim, H = (size_t)c->hidden_dim;
     qn_status st;
     rmsnorm(s->xb, s->x, w->ffn_norm, n, D, c->rms_eps);
-    tap_input(tap, QN_TAP_GATE_UP, s->xb, n, D);
+    if (tap_input(tap, QN_TAP_GATE_UP, s->xb, n, D)) return QN_TAP_STOPPED;
     if ((st = linear(&w->w_gate, s->xb, n, s->hb, err))) return st;
     if ((st = linear(&w->w_up, s->xb, n, s->hb2, err))) return st;
     for (size_t i = 0; i < n * H; i++) {
         float g = s->hb[i];
         s->hb[i] = g / (1.0f + expf(-g)) * s->hb2[i];
     }
-    tap_input(tap, QN_TAP_DOWN, s->hb, n, H);
+    if (tap_input(tap, QN_TAP_DOWN, s->hb, n, H)) return QN_TAP_STOPPED;
     if ((st = linear(&w->w_down, s->hb, n, s->xb2, err))) return st;
     for (size_t i = 0; i < n * D; i++) s->x[i] += s->xb2[i];
     return QN_OK;
@@ -283,8 +288,10 @@ qn_status qn_forward_block(const qn_model *m, qn_state *s, size_t layer, float *
         return qn_err_set(err, QN_ERR_ARG, "forward: block input of %zu tokens outside 1..%zu", n, s->max_batch);
     memcpy(s->x, x, n * D * sizeof(float));
     qn_status st;
-    if ((st = attention_block(m, s, layer, n, 0, tap, err))) return qn_err_prefix(err, "layer %zu attention: ", layer);
-    if ((st = mlp_block(m, s, layer, n, tap, err))) return qn_err_prefix(err, "layer %zu mlp: ", layer);
+    if ((st = attention_block(m, s, layer, n, 0, tap, err)))
+        return st == QN_TAP_STOPPED ? QN_OK : qn_err_prefix(err, "layer %zu attention: ", layer);
+    if ((st = mlp_block(m, s, layer, n, tap, err)))
+        return st == QN_TAP_STOPPED ? QN_OK : qn_err_prefix(err, "layer %zu mlp: ", layer);
     memcpy(x, s->x, n * D * sizeof(float));
     return QN_OK;
 }
