@@ -2,12 +2,14 @@
    the 2-core machine is also busy. Each case (ppl, generate, quantize) runs as
    a child `quench` process at --threads 1 and 2 under several OpenMP waiting
    policies, once with the machine as it is and once next to two busy-looping
-   hog processes that this program starts and kills. Prints the median of 3
+   hog processes that this program starts and kills (the machine "as is" may
+   be busy too: the two columns are the conditions of this run). Prints the median of 3
    (seconds: wall time, or decode time for generate) and the ratio to the best
    configuration of the same case and load; the default policy (no OMP_*
    variables, what a user gets) should stay within 1.3x of the best. A
-   configuration whose first run is over 4x the best so far is not repeated
-   (its single time is still a fair ratio). $QN_BIN names the binary
+   configuration whose first run is over 3x the best so far is not repeated
+   (its single time is still a fair ratio), and a run whose wall time passes
+   4x the case's shortest is stopped ("over"). $QN_BIN names the binary
    (default ./quench); $QN_BENCH_REPS overrides the 3 repetitions. */
 #include <signal.h>
 #include <stdio.h>
@@ -27,12 +29,14 @@ typedef struct {
     const char *spin;      /* GOMP_SPINCOUNT, or NULL */
 } config;
 
-/* libgomp's own default spin count (300000) stands for quench before it chose a policy. */
+/* The alternatives to the default (passive, threads.h): libgomp's own spin
+   count (300000, close to quench before it chose a policy), a short spin, and
+   libgomp spinning without limit. */
 static const config k_configs[] = {
     { "t1", "1", NULL, NULL },
-    { "t2 spin 300k (old)", "2", NULL, "300000" },
+    { "t2 active", "2", "active", NULL },
+    { "t2 spin 300k", "2", NULL, "300000" },
     { "t2 spin 10k", "2", NULL, "10000" },
-    { "t2 passive", "2", "passive", NULL },
     { "t2 default", "2", NULL, NULL },
 };
 #define N_CONFIGS (sizeof k_configs / sizeof k_configs[0])
@@ -50,8 +54,13 @@ static double now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* Runs one case under one configuration; returns seconds, or -1 on failure. */
-static double run_once(const char *bin, const bench_case *c, const config *cfg)
+/* Past this many times the best so far a run is stopped: its ratio is then "over". */
+#define STOP_RATIO 4.0
+
+/* Runs one case under one configuration; returns seconds, -1 on failure, or
+   -2 when its wall time passed limit seconds (0: no limit) and it was stopped.
+   *wall_out: the run's wall time. */
+static double run_once(const char *bin, const bench_case *c, const config *cfg, double limit, double *wall_out)
 {
     char errfile[] = "/tmp/qn_bench_threads_XXXXXX";
     int fd = mkstemp(errfile);
@@ -75,8 +84,20 @@ static double run_once(const char *bin, const bench_case *c, const config *cfg)
         _exit(127);
     }
     int st = 0;
-    if (pid < 0 || waitpid(pid, &st, 0) < 0) { close(fd); unlink(errfile); return -1; }
+    pid_t got = 0;
+    while (pid > 0 && (got = waitpid(pid, &st, WNOHANG)) == 0) {
+        if (limit > 0 && now() - t0 > limit) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &st, 0);
+            close(fd);
+            unlink(errfile);
+            return -2;
+        }
+        usleep(2000);
+    }
+    if (pid < 0 || got < 0) { close(fd); unlink(errfile); return -1; }
     double wall = now() - t0;
+    *wall_out = wall;
     double secs = WIFEXITED(st) && WEXITSTATUS(st) == 0 ? wall : -1;
     if (secs > 0 && c->decode) {
         /* "prompt: P tokens in A s; generated N tokens in B s (R tokens/s)" */
@@ -166,28 +187,34 @@ int main(void)
         pid_t pids[2] = { 0, 0 };
         if (hog) hogs_start(pids);
         for (size_t ci = 0; ci < n_cases; ci++) {
-            double med[N_CONFIGS], best = 0;
+            double med[N_CONFIGS], best = 0, best_wall = 0;
             for (size_t k = 0; k < N_CONFIGS; k++) {
                 double t[15];
                 int n = 0;
+                int over = 0;
                 for (int r = 0; r < reps; r++) {
-                    if ((t[n] = run_once(bin, &cases[ci], &k_configs[k])) < 0) { rc = 1; break; }
+                    double wall = 0;
+                    t[n] = run_once(bin, &cases[ci], &k_configs[k], STOP_RATIO * best_wall, &wall);
+                    if (t[n] >= 0 && (best_wall == 0 || wall < best_wall)) best_wall = wall;
+                    if (t[n] == -2) { over = 1; break; }
+                    if (t[n] < 0) { rc = 1; break; }
                     n++;
-                    if (r == 0 && best > 0 && t[0] > 4 * best) break;
+                    if (r == 0 && best > 0 && t[0] > 3 * best) break;
                 }
                 qsort(t, (size_t)n, sizeof *t, cmp_double);
-                med[k] = n ? t[n / 2] : -1;
+                med[k] = over ? -2 : n ? t[n / 2] : -1;
                 if (med[k] > 0 && (best == 0 || med[k] < best)) best = med[k];
             }
             printf("%-28s %-6s", cases[ci].label, hog ? "2 hogs" : "as is");
             for (size_t k = 0; k < N_CONFIGS; k++) {
-                if (med[k] < 0) printf(" %19s", "failed");
+                if (med[k] == -2) printf(" %19s", "stopped >4x wall");
+                else if (med[k] < 0) printf(" %19s", "failed");
                 else printf(" %10.3f (%5.2fx)", med[k], med[k] / best);
             }
             printf("\n");
             fflush(stdout);
-            double d = med[N_CONFIGS - 1] / best;
-            if (med[N_CONFIGS - 1] > 0 && d > worst_default) worst_default = d;
+            double dm = med[N_CONFIGS - 1], d = dm == -2 ? STOP_RATIO : dm / best;
+            if ((dm > 0 || dm == -2) && d > worst_default) worst_default = d;
         }
         if (hog) hogs_stop(pids);
     }

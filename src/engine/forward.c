@@ -3,6 +3,7 @@
    H = hidden_dim, hd = head_dim, nh/nkv = query/key-value heads. */
 #include "engine/forward.h"
 
+#include <cblas.h>
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -145,29 +146,22 @@ static void rope(float *v, size_t n_heads, size_t hd, const float *cos_p, const 
 }
 
 /* Causal attention of one query head of one token over cache positions 0..p.
-   q: (hd); K, V: cache of this layer, (T, kv_dim), read at offset kvh*hd; out: (hd). */
+   q: (hd); K, V: cache of this layer, (T, kv_dim), read at offset kvh*hd; out: (hd).
+   The two products go through BLAS (single-threaded inside the parallel loop):
+   the scalar dot products took half of a ctx-512 perplexity run. */
 static void attend(float *out, const float *q, const float *K, const float *V, size_t p, size_t kv_dim,
                    size_t kv_off, size_t hd, float *scores)
 {
     float scale = 1.0f / sqrtf((float)hd);
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)(p + 1), (int)hd, scale, K + kv_off, (int)kv_dim, q, 1, 0.0f,
+                scores, 1);
     float max = -INFINITY;
-    for (size_t i = 0; i <= p; i++) {
-        const float *k = K + i * kv_dim + kv_off;
-        float dot = 0.0f;
-        for (size_t j = 0; j < hd; j++) dot += q[j] * k[j];
-        dot *= scale;
-        scores[i] = dot;
-        if (dot > max) max = dot;
-    }
+    for (size_t i = 0; i <= p; i++)
+        if (scores[i] > max) max = scores[i];
     float sum = 0.0f;
     for (size_t i = 0; i <= p; i++) { scores[i] = expf(scores[i] - max); sum += scores[i]; }
-    float inv = 1.0f / sum;
-    for (size_t j = 0; j < hd; j++) out[j] = 0.0f;
-    for (size_t i = 0; i <= p; i++) {
-        const float *v = V + i * kv_dim + kv_off;
-        float a = scores[i] * inv;
-        for (size_t j = 0; j < hd; j++) out[j] += a * v[j];
-    }
+    cblas_sgemv(CblasRowMajor, CblasTrans, (int)(p + 1), (int)hd, 1.0f / sum, V + kv_off, (int)kv_dim, scores, 1,
+                0.0f, out, 1);
 }
 
 /* All heads of all tokens of the batch; work split over (token, head) pairs. */
