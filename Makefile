@@ -58,8 +58,10 @@ $(TEST_BIN): $(TEST_OBJS) $(BUILD)/libquench.a
 # Tests run from the repository root; QN_SHARED points at the shared data and
 # QN_BIN at the binary the CLI tests drive.
 QN_SHARED ?= $(abspath ../shared)
+# Idle OpenMP workers sleep (as quench sets for itself, engine/threads.h):
+# spinning ones make a busy machine's tests several times slower.
 test: $(TEST_BIN) $(BUILD)/quench
-	QN_SHARED=$(QN_SHARED) QN_BIN=$(abspath $(BUILD)/quench) $(TEST_BIN) --jobs 2 $(TEST_ARGS)
+	OMP_WAIT_POLICY=passive QN_SHARED=$(QN_SHARED) QN_BIN=$(abspath $(BUILD)/quench) $(TEST_BIN) --jobs 2 $(TEST_ARGS)
 	$(TEST_EXTRA)
 
 # Criterion counts a test as passed even when a sanitizer reported in it, so
@@ -77,7 +79,7 @@ $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libquench.a
 # Each bench/*.c is one program; they run one after another (the machine is
 # noisy: each takes medians of repetitions and prints ratios to a baseline).
 bench: $(BIN) $(BENCH_BINS)
-	@for b in $(BENCH_BINS); do QN_SHARED=$(QN_SHARED) $$b || exit 1; echo; done
+	@for b in $(BENCH_BINS); do OMP_WAIT_POLICY=passive QN_SHARED=$(QN_SHARED) $$b || exit 1; echo; done
 
 clean:
 	rm -rf build build-asan build-fuzz $(BIN)

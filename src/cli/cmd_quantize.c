@@ -45,6 +45,14 @@ static void on_event(void *ctx, const qn_event *ev)
         fflush(stdout);
         return;
     }
+    if (ev->kind == QN_EV_STAGE && strcmp(ev->stage, "quantize.projected") == 0) {
+        qn_cli_progress_clear(&v->prog);
+        double all = ev->value, left = ev->value - (double)ev->done;
+        if (all < 120) printf("projected time %.0f s in all, %.0f s left\n", all, left);
+        else printf("projected time %.1f min in all, %.1f min left\n", all / 60, left / 60);
+        fflush(stdout);
+        return;
+    }
     if (ev->kind == QN_EV_PROGRESS) qn_emit(qn_cli_progress_sink(&v->prog), ev);
     if (ev->kind == QN_EV_WARNING) qn_emit(qn_cli_progress_sink(&v->prog), ev);
 }

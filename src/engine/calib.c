@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "engine/forward.h"
+#include "kernels/timing.h"
 
 /* splitmix64: a seeded stream for window positions. */
 static uint64_t next_random(uint64_t *s)
@@ -30,6 +31,12 @@ qn_status qn_calib_windows(size_t n_tokens, size_t n, size_t len, uint64_t seed,
         if (chunks < n)
             return qn_err_set(err, QN_ERR_ARG, "the calibration text has %zu tokens: %zu chunks of %zu, fewer than "
                               "--nsamples %zu (need %zu tokens)", n_tokens, chunks, eval_ctx, n, n * eval_ctx);
+        /* A window at the start of an eval_ctx chunk is also at the start of
+           chunks of eval_ctx/2, /4, ...: it stays unscored at each of those
+           contexts that holds two windows (e.g. 512 and 256 for len 128). */
+        size_t unscored = eval_ctx / 2;
+        while (unscored / 2 >= len) unscored /= 2;
+        size_t slack = unscored - len;
         /* distinct chunks, chosen by a partial Fisher-Yates shuffle */
         size_t *order = malloc(chunks * sizeof *order);
         if (!order) return qn_err_set(err, QN_ERR_NOMEM, "out of memory");
@@ -37,7 +44,6 @@ qn_status qn_calib_windows(size_t n_tokens, size_t n, size_t len, uint64_t seed,
         for (size_t i = 0; i < n; i++) {
             size_t j = i + (size_t)(next_random(&state) % (chunks - i));
             size_t t = order[i]; order[i] = order[j]; order[j] = t;
-            size_t slack = eval_ctx / 2 - len;
             starts[i] = order[i] * eval_ctx + (slack ? (size_t)(next_random(&state) % (slack + 1)) : 0);
         }
         free(order);
@@ -83,9 +89,11 @@ static qn_status collect_hessian(const qn_model *m, qn_state *st, int layer, con
     size_t D = (size_t)m->cfg.dim, L = plan->len;
     memset(acc->H, 0, acc->d * acc->d * sizeof *acc->H);
     acc->rows = 0;
+    /* the block stops at the tap: later groups' inputs are not needed yet */
+    qn_tap tap = { accumulate, acc, (int)acc->want + 1 };
     for (size_t w = 0; w < plan->n_windows; w++) {
         memcpy(scratch, X + w * L * D, L * D * sizeof *scratch);
-        qn_status s = qn_forward_block(m, st, (size_t)layer, scratch, L, (qn_tap){ accumulate, acc }, err);
+        qn_status s = qn_forward_block(m, st, (size_t)layer, scratch, L, tap, err);
         if (s) return s;
     }
     float scale = 2.0f / (float)acc->rows;
@@ -137,9 +145,37 @@ static qn_status quantize_group(qn_model *m, int layer, qn_tap_point g, const he
     return s;
 }
 
+/* Weights of the linears of one block, and of its first group (q, k, v). */
+static double block_weights(const qn_model *m, int layer, double *first_group)
+{
+    double all = 0;
+    for (int g = 0; g < QN_TAP_COUNT; g++)
+        for (int k = 0; k < k_group_size[g]; k++) {
+            const qn_linear *lin = qn_model_linear((qn_model *)m, k_groups[g][k], layer);
+            all += (double)lin->d_out * (double)lin->d_in;
+            if (g == 0 && first_group) *first_group = all;
+        }
+    return all;
+}
+
+/* QN_EV_STAGE "quantize.projected": the run's total seconds projected from the
+   seconds per weight so far (calibration forwards included). */
+static void project(const qn_model *m, const qn_calib_plan *plan, qn_event_sink sink, double t0, double done_weights,
+                    int layer)
+{
+    double total = 0;
+    for (int l = plan->first_block; l < m->cfg.n_layers; l++) total += block_weights(m, l, NULL);
+    double elapsed = qn_now() - t0;
+    qn_emit(sink, &(qn_event){ .kind = QN_EV_STAGE, .stage = "quantize.projected", .layer = layer,
+                               .n_layers = m->cfg.n_layers, .done = (int64_t)elapsed,
+                               .total = (int64_t)(elapsed * total / done_weights), .value = elapsed * total / done_weights });
+}
+
 qn_status qn_calib_run(qn_model *m, const qn_calib_plan *plan, qn_event_sink sink, const atomic_bool *cancel,
                        qn_err *err)
 {
+    const double t0 = qn_now();
+    double done_weights = 0;
     const qn_config *c = &m->cfg;
     size_t D = (size_t)c->dim, L = plan->len, N = plan->n_windows;
     size_t dmax = (size_t)(c->hidden_dim > c->n_heads * c->head_dim ? c->hidden_dim : c->n_heads * c->head_dim);
@@ -166,6 +202,11 @@ qn_status qn_calib_run(qn_model *m, const qn_calib_plan *plan, qn_event_sink sin
                                            .n_layers = c->n_layers, .done = g, .total = QN_TAP_COUNT });
                 if ((s = collect_hessian(m, st, layer, plan, X, scratch, &acc, err))) goto done;
                 if ((s = quantize_group(m, layer, (qn_tap_point)g, &acc, plan, sink, err))) goto done;
+                if (layer == plan->first_block && g == QN_TAP_QKV) {   /* an early estimate */
+                    double first = 0;
+                    block_weights(m, layer, &first);
+                    project(m, plan, sink, t0, first, layer);
+                }
             }
         }
         /* the quantized block's outputs feed the next block */
@@ -173,6 +214,10 @@ qn_status qn_calib_run(qn_model *m, const qn_calib_plan *plan, qn_event_sink sin
             if ((s = qn_forward_block(m, st, (size_t)layer, X + w * L * D, L, (qn_tap){0}, err))) goto done;
         if (layer >= plan->first_block && plan->block_done && (s = plan->block_done(plan->block_ctx, layer, err)))
             goto done;
+        if (layer >= plan->first_block) {
+            done_weights += block_weights(m, layer, NULL);
+            project(m, plan, sink, t0, done_weights, layer);
+        }
         qn_emit(sink, &(qn_event){ .kind = QN_EV_PROGRESS, .stage = "quantize", .layer = layer, .n_layers = c->n_layers,
                                    .done = layer + 1, .total = c->n_layers });
     }

@@ -19,9 +19,12 @@
 #include "engine/model.h"
 
 /* Picks n windows of len tokens from tokens[0..n_tokens), seeded. When
-   eval_ctx > 0, windows lie inside the first halves of consecutive eval_ctx
+   eval_ctx > 0, windows lie inside the first halves of distinct eval_ctx
    chunks, which llama.cpp's perplexity protocol never scores (needs
-   len <= eval_ctx / 2). starts: (n). */
+   len <= eval_ctx / 2), and also inside the first halves of the chunks at
+   eval_ctx/2, eval_ctx/4, ... down to 2*len: with the presets' eval_ctx 512
+   and len 128 they are unscored at ctx 512 (WikiText-2) and 256
+   (TinyStories) alike. starts: (n). */
 qn_status qn_calib_windows(size_t n_tokens, size_t n, size_t len, uint64_t seed, size_t eval_ctx,
                            size_t *starts, qn_err *err);
 
@@ -43,7 +46,9 @@ typedef struct {
 
 /* Quantizes every linear of every block in place: m's linears then point at
    W_hat buffers the model owns. Emits QN_EV_LAYER_DONE per linear (payload:
-   const qn_calib_layer_event *). */
+   const qn_calib_layer_event *), and QN_EV_STAGE "quantize.projected" once
+   the first block's q, k, v are done and after every block: value (and total)
+   the projected seconds of the whole run, done the seconds so far. */
 typedef struct {
     const char *name;                /* "model.layers.3.self_attn.q_proj" */
     qn_tensor_role role;

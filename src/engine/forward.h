@@ -33,11 +33,14 @@ typedef enum { QN_TAP_QKV = 0, QN_TAP_O, QN_TAP_GATE_UP, QN_TAP_DOWN, QN_TAP_COU
 typedef struct {
     void (*on_input)(void *ctx, qn_tap_point where, const float *X, size_t n, size_t d);
     void  *ctx;
+    int    stop_after;   /* 0: the whole block; k: return once point k-1 was reported */
 } qn_tap;
 
 /* One transformer block on one sequence of n tokens at positions 0..n-1 (the
    KV cache of that layer is overwritten): x (n, dim) is the block's input and
-   receives its output. For calibration, which runs the model block by block. */
+   receives its output. For calibration, which runs the model block by block.
+   A tap with stop_after ends the block early and leaves x as it was: a
+   calibration that only wants one point's inputs skips the rest. */
 qn_status qn_forward_block(const qn_model *m, qn_state *s, size_t layer, float *x, size_t n, qn_tap tap,
                            qn_err *err);
 

@@ -8,6 +8,7 @@
 #include "engine/calib.h"
 #include "engine/forward.h"
 #include "engine/ppl.h"
+#include "engine/quantize.h"
 #include "support.h"
 
 Test(calib, windows_avoid_scored_halves_and_repeat_with_seed)
@@ -27,6 +28,29 @@ Test(calib, windows_avoid_scored_halves_and_repeat_with_seed)
     cr_expect(strstr(err.msg, "fewer than --nsamples"), "%s", err.msg);
     cr_expect_eq(qn_calib_windows(100000, 4, 200, 7, 256, a, &err), QN_ERR_ARG);
     cr_expect_eq(qn_calib_windows(1000, 6, 200, 7, 0, a, &err), QN_ERR_ARG);
+}
+
+/* The presets' windows on a WikiText-2-sized text (~290k tokens) stay out of
+   what llama.cpp's protocol scores at ctx 512 and at ctx 256: each window ends
+   by the middle of its chunk at both. A window placed anywhere else fails it. */
+Test(calib, preset_windows_unscored_at_ctx_512_and_256)
+{
+    const qn_quant_config *q = &qn_preset_find("spqr-3.6")->config;
+    size_t starts[128];
+    qn_err err = {0};
+    cr_assert_leq(q->nsamples, 128);
+    cr_assert_eq(qn_calib_windows(290000, q->nsamples, q->seqlen, q->seed, q->eval_ctx, starts, &err), QN_OK, "%s",
+                 err.msg);
+    static const size_t ctxs[] = { 512, 256 };
+    for (size_t c = 0; c < 2; c++)
+        for (size_t i = 0; i < q->nsamples; i++)
+            cr_expect(starts[i] % ctxs[c] + q->seqlen <= ctxs[c] / 2, "window [%zu, +%zu) is scored at ctx %zu",
+                      starts[i], q->seqlen, ctxs[c]);
+    /* len 64 at eval_ctx 512 may move inside the first 128 tokens of its chunk, never further */
+    for (uint64_t seed = 0; seed < 8; seed++) {
+        cr_assert_eq(qn_calib_windows(290000, 64, 64, seed, 512, starts, &err), QN_OK);
+        for (size_t i = 0; i < 64; i++) cr_expect(starts[i] % 512 + 64 <= 128, "window at %zu", starts[i]);
+    }
 }
 
 typedef struct { size_t calls; double step; double max_h_asym; } quant_ctx;

@@ -200,7 +200,7 @@ Test(forward, block_by_block_equals_full_forward)
     for (size_t t = 0; t < n; t++) memcpy(x + t * D, m->embed + (size_t)ref.tokens[t] * D, D * sizeof *x);
     tap_counts counts = {0};
     for (int l = 0; l < m->cfg.n_layers; l++)
-        cr_assert_eq(qn_forward_block(m, st, (size_t)l, x, n, (qn_tap){ count_tap, &counts }, &err), QN_OK, "%s", err.msg);
+        cr_assert_eq(qn_forward_block(m, st, (size_t)l, x, n, (qn_tap){ .on_input = count_tap, .ctx = &counts }, &err), QN_OK, "%s", err.msg);
     for (int w = 0; w < QN_TAP_COUNT; w++) cr_expect_eq(counts.calls[w], 5);
     cr_expect_eq(counts.dims[QN_TAP_DOWN], 172);
     for (size_t i = 0; i < ref.n_pos; i++) {
@@ -216,6 +216,31 @@ Test(forward, block_by_block_equals_full_forward)
     }
     free(x);
     free(xn);
+    qn_state_free(st);
+    qn_model_close(m);
+}
+
+/* A tap that stops after point k sees points 0..k only and leaves the block's input as it was. */
+Test(forward, block_stops_at_its_tap)
+{
+    qn_model *m = NULL;
+    qn_err err = {0};
+    cr_assert_eq(qn_model_open(&m, TS_STORIES_HF, NULL, &err), QN_OK, "%s", err.msg);
+    size_t n = 16, D = 64;
+    qn_state *st = NULL;
+    cr_assert_eq(qn_state_create(&st, m, n, n, &err), QN_OK);
+    float x[16 * 64], x0[16 * 64];
+    for (size_t t = 0; t < n; t++) memcpy(x + t * D, m->embed + (t * 7 + 3) * D, D * sizeof *x);
+    memcpy(x0, x, sizeof x);
+    for (int k = 0; k < QN_TAP_COUNT; k++) {
+        tap_counts counts = {0};
+        qn_tap tap = { .on_input = count_tap, .ctx = &counts, .stop_after = k + 1 };
+        cr_assert_eq(qn_forward_block(m, st, 1, x, n, tap, &err), QN_OK, "%s", err.msg);
+        for (int w = 0; w < QN_TAP_COUNT; w++) cr_expect_eq(counts.calls[w], w <= k, "stop %d, point %d", k, w);
+        cr_expect(memcmp(x, x0, sizeof x) == 0, "stopping at %d changed the block input", k);
+    }
+    cr_assert_eq(qn_forward_block(m, st, 1, x, n, (qn_tap){0}, &err), QN_OK);
+    cr_expect(memcmp(x, x0, sizeof x) != 0, "the whole block left its input as it was");
     qn_state_free(st);
     qn_model_close(m);
 }
