@@ -1,6 +1,7 @@
 /* cmd_bench.c: `quench bench MODEL [-p 512] [-n 128] [-r 5] [--threads T] [--json]`:
-   prompt and decode throughput, as llama-bench's pp/tg, with the fraction of
-   the memory-bandwidth bound decode reaches (engine/speed.h). */
+   prompt and decode throughput, as llama-bench's pp/tg, with the peak
+   resident set while they run and the fraction of the memory-bandwidth bound
+   decode reaches (engine/speed.h). */
 #include "cli/commands.h"
 
 #include <getopt.h>
@@ -47,14 +48,16 @@ int qn_cmd_bench(int argc, char **argv)
     } else {
         printf("model %s, threads %d\n", argv[optind], qn_kernels_threads());
         printf("pp%zu: %.1f tokens/s   tg%zu: %.1f tokens/s   (median of %zu)\n", p, sp.pp_tps, n, sp.tg_tps, reps);
+        if (sp.peak_rss > 0) printf("peak resident set %.1f MiB\n", sp.peak_rss / 1048576.0);
         printf("weights read per token %.0f bytes; memcpy bandwidth %.2f GB/s; decode reaches %.2f of the bandwidth bound\n",
                sp.weight_bytes_per_token, sp.bandwidth / 1e9, sp.bandwidth_fraction);
         if (json) {
-            json_t *o = json_pack("{s:s, s:i, s:I, s:f, s:I, s:f, s:f, s:f, s:f}", "model", argv[optind],
+            json_t *o = json_pack("{s:s, s:i, s:I, s:f, s:I, s:f, s:f, s:f, s:f, s:f}", "model", argv[optind],
                                   "threads", qn_kernels_threads(), "pp_tokens", (json_int_t)p, "pp_tps", sp.pp_tps,
                                   "tg_tokens", (json_int_t)n, "tg_tps", sp.tg_tps,
                                   "weight_bytes_per_token", sp.weight_bytes_per_token,
-                                  "bandwidth_gbps", sp.bandwidth / 1e9, "bandwidth_fraction", sp.bandwidth_fraction);
+                                  "bandwidth_gbps", sp.bandwidth / 1e9, "bandwidth_fraction", sp.bandwidth_fraction,
+                                  "peak_rss_bytes", sp.peak_rss);
             json_dumpf(o, stdout, JSON_COMPACT);
             putchar('\n');
             json_decref(o);

@@ -2,11 +2,36 @@
 #define _POSIX_C_SOURCE 200809L
 #include "engine/speed.h"
 
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "engine/forward.h"
+
+/* VmHWM of /proc/self/status in bytes; 0 when unreadable. */
+static double peak_rss_bytes(void)
+{
+    char line[256];
+    double kib = 0;
+    FILE *fp = fopen("/proc/self/status", "r");
+    if (!fp) return 0;
+    while (fgets(line, sizeof line, fp))
+        if (strncmp(line, "VmHWM:", 6) == 0) { kib = atof(line + 6); break; }
+    fclose(fp);
+    return kib * 1024.0;
+}
+
+/* Restarts the peak (VmHWM) at the current resident set (Linux >= 4.0), so the
+   peak read afterwards leaves out what opening the model took transiently. */
+static bool reset_peak_rss(void)
+{
+    FILE *fp = fopen("/proc/self/clear_refs", "w");
+    if (!fp) return false;
+    bool ok = fputs("5", fp) >= 0;
+    return fclose(fp) == 0 && ok;
+}
 
 double qn_memcpy_bandwidth(void)
 {
@@ -60,6 +85,7 @@ qn_status qn_speed_measure(const qn_model *m, size_t p, size_t n, size_t reps, q
     if (!tokens || !pp_s || !tg_s) { s = qn_err_set(err, QN_ERR_NOMEM, "out of memory"); goto done; }
     for (size_t i = 0; i < ctx; i++) tokens[i] = (int32_t)((i * 7919 + 13) % (size_t)m->cfg.vocab_size);
     const float *logits;
+    bool peak_ok = reset_peak_rss();
     for (size_t r = 0; r <= reps && !s; r++) {   /* r == 0 warms caches and thread pools */
         double t0 = qn_now();
         if (p) s = qn_forward(m, st, tokens, p, 0, false, &logits, err);
@@ -74,6 +100,7 @@ qn_status qn_speed_measure(const qn_model *m, size_t p, size_t n, size_t reps, q
     out->reps = reps;
     out->pp_tps = p ? (double)p / qn_median(pp_s, reps) : 0;
     out->tg_tps = n ? (double)n / qn_median(tg_s, reps) : 0;
+    out->peak_rss = peak_ok ? peak_rss_bytes() : 0;
     out->weight_bytes_per_token = weight_bytes_per_token(m);
     out->bandwidth = qn_memcpy_bandwidth();
     out->bandwidth_fraction = out->bandwidth > 0 ? out->tg_tps * out->weight_bytes_per_token / out->bandwidth : 0;

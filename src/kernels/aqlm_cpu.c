@@ -4,6 +4,7 @@
 #include "kernels/aqlm_cpu.h"
 
 #include <omp.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -274,12 +275,44 @@ static void lut_block(const float *T, const uint8_t *c, size_t n, float *acc)
     acc[4] += a4; acc[5] += a5; acc[6] += a6; acc[7] += a7;
 }
 
+/* The tables of a matvec, kept from call to call: a fresh allocation each
+   token costs page faults (glibc maps blocks this large) and cold lines,
+   ~10 us of a 576x576 product's ~40. One buffer for every matrix (the largest
+   asked for so far: 384 KiB at 1536 columns, 2x8), taken by one call at a
+   time; a call that finds it taken (another thread's matvec) allocates its own. */
+static struct {
+    atomic_flag busy;
+    float      *buf;
+    size_t      cap;   /* floats */
+} g_lut_scratch = { ATOMIC_FLAG_INIT, NULL, 0 };
+
+/* n floats for one call; *shared says whether to give it back with lut_put. */
+static float *lut_take(size_t n, bool *shared)
+{
+    *shared = !atomic_flag_test_and_set_explicit(&g_lut_scratch.busy, memory_order_acquire);
+    if (!*shared) return malloc(n * sizeof(float));
+    if (g_lut_scratch.cap < n) {
+        free(g_lut_scratch.buf);
+        g_lut_scratch.buf = malloc(n * sizeof(float));
+        g_lut_scratch.cap = g_lut_scratch.buf ? n : 0;
+    }
+    if (!g_lut_scratch.buf) atomic_flag_clear_explicit(&g_lut_scratch.busy, memory_order_release);
+    return g_lut_scratch.buf;
+}
+
+static void lut_put(float *buf, bool shared)
+{
+    if (shared) atomic_flag_clear_explicit(&g_lut_scratch.busy, memory_order_release);
+    else free(buf);
+}
+
 static qn_status matvec_lut(const qn_aqlm_weights *w, const qn_aqlm_plan *p, const float *x, float *y,
                             qn_simd simd, qn_err *err)
 {
     size_t M = (size_t)w->n_codebooks, G = (size_t)w->in_group_size, ng = groups(w), TM = p->tile_groups * M;
     /* tables (ng, M, 256), then the sums of the padded rows (n_blocks * 8) */
-    float *lut = malloc((ng * M * 256 + p->n_blocks * LUT_ROWS) * sizeof *lut);
+    bool shared;
+    float *lut = lut_take(ng * M * 256 + p->n_blocks * LUT_ROWS, &shared);
     if (!lut) return qn_err_set(err, QN_ERR_NOMEM, "aqlm matvec: out of memory for a %zu x %zu x 256 table", ng, M);
     float *acc = lut + ng * M * 256;
 #pragma omp parallel num_threads(qn_cpu_team(w->d_out, w->d_in))
@@ -308,7 +341,7 @@ static qn_status matvec_lut(const qn_aqlm_weights *w, const qn_aqlm_plan *p, con
 #ifndef QN_HAVE_AVX2_PATH
     (void)simd;
 #endif
-    free(lut);
+    lut_put(lut, shared);
     return QN_OK;
 }
 

@@ -189,7 +189,7 @@ dot_rows_avx2(const qn_lowbit_rows *b, const float *x, float *y, const int bits,
 QN_AVX2 static inline __attribute__((always_inline)) void
 dot_rows_nibble_avx2(const qn_lowbit_rows *b, const float *x, float *y, const int NR)
 {
-    size_t row_bytes = qn_bits_row_bytes(b->n, 4), ng = n_groups(b->n, b->group), full = b->n / b->group;
+    size_t row_bytes = qn_bits_row_bytes(b->n, 4), ng = n_groups(b->n, b->group);
     const __m256i low = _mm256_set1_epi32(15);
     __m256 total[QN_LOWBIT_MAX_ROWS];
     float tail[QN_LOWBIT_MAX_ROWS];
@@ -202,8 +202,7 @@ dot_rows_nibble_avx2(const qn_lowbit_rows *b, const float *x, float *y, const in
         __m256 acc0[QN_LOWBIT_MAX_ROWS], acc1[QN_LOWBIT_MAX_ROWS];
 #pragma GCC unroll 4
         for (int i = 0; i < NR; i++) acc0[i] = acc1[i] = _mm256_setzero_ps();
-        size_t end16 = g < full ? c1 : j;   /* the partial last group goes the plain way */
-        for (; j + 16 <= end16; j += 16) {
+        for (; j + 16 <= c1; j += 16) {   /* the partial last group too: xsplit covers every whole 16 */
             __m256 xe = _mm256_loadu_ps(b->xsplit + j), xo = _mm256_loadu_ps(b->xsplit + j + 8);
 #pragma GCC unroll 4
             for (int i = 0; i < NR; i++) {
