@@ -10,6 +10,7 @@
 #include "engine/dtype.h"
 #include "engine/llama_layout.h"
 #include "engine/speed.h"
+#include "kernels/linear.h"
 
 qn_finetune_opts qn_finetune_opts_default(void)
 {
@@ -71,6 +72,65 @@ static void adam(const qn_finetune_opts *o, float *p, const float *g, float *m1,
     }
 }
 
+/* Adam's buffers and the workspace of one tuning run. */
+typedef struct {
+    qn_bg *w;
+    float *grad, *m1, *m2, *best;   /* (n_params) */
+    size_t *order;                  /* (n_seq) this epoch's order of the sequences */
+} tuner;
+
+/* The epochs (see finetune.h); b's parameters end as the best seen, rounded. */
+static qn_status train(tuner *tu, qn_bg_block *b, const qn_config *c, const float *X, const float *Y, size_t n_seq,
+                       size_t len, const qn_finetune_opts *o, qn_event_sink sink, const atomic_bool *cancel,
+                       qn_finetune_result *res, qn_err *err)
+{
+    size_t D = (size_t)c->dim, n_el = n_seq * len * D, np = qn_bg_n_params(c, b->lin);
+    float *p = b->attn_norm;   /* the flat vector starts there (qn_bg_bind) */
+    double yy = 0.0;
+    for (size_t i = 0; i < n_el; i++) yy += (double)Y[i] * Y[i];
+    if (yy <= 0) yy = 1.0;
+    memcpy(tu->best, p, np * sizeof *p);
+    double best_sse = total_sse(tu->w, b, X, Y, n_seq, len, D), prev = best_sse;
+    res->mse_before = best_sse / (double)n_el;
+    res->rel_before = best_sse / yy;
+    uint64_t rng = o->seed ^ 0x66696e6574756e65ull;
+    long t = 0;
+    float weight = (float)(1.0 / ((double)o->batch_size * (double)len * (double)D));
+    for (size_t i = 0; i < n_seq; i++) tu->order[i] = i;
+    for (int epoch = 1; epoch <= o->max_epochs; epoch++) {
+        for (size_t i = n_seq; i > 1; i--) {
+            size_t j = (size_t)(next_random(&rng) % i), tmp = tu->order[i - 1];
+            tu->order[i - 1] = tu->order[j];
+            tu->order[j] = tmp;
+        }
+        for (size_t first = 0; first < n_seq; first += o->batch_size) {
+            if (cancel && atomic_load(cancel)) return qn_err_set(err, QN_ERR_CANCELLED, "fine-tuning cancelled");
+            size_t end = first + o->batch_size < n_seq ? first + o->batch_size : n_seq;
+            qn_bg_load(tu->w, b);
+            for (size_t k = first; k < end; k++)
+                qn_bg_step(tu->w, b, X + tu->order[k] * len * D, Y + tu->order[k] * len * D, len, weight, NULL);
+            qn_bg_gradient(tu->w, b, tu->grad);
+            adam(o, p, tu->grad, tu->m1, tu->m2, np, ++t);
+        }
+        double sse = total_sse(tu->w, b, X, Y, n_seq, len, D);
+        if (!isfinite(sse))
+            return qn_err_set(err, QN_ERR_ARG, "fine-tuning diverged (loss %g): lower --finetune-lr", sse);
+        res->epochs = epoch;
+        if (sse < best_sse) { best_sse = sse; res->best_epoch = epoch; memcpy(tu->best, p, np * sizeof *p); }
+        qn_emit(sink, &(qn_event){ .kind = QN_EV_PROGRESS, .stage = "finetune", .done = epoch,
+                                   .total = o->max_epochs, .value = sse / yy });
+        bool slow = sse > prev * (1.0 - o->rel_tol);
+        prev = sse;
+        if (slow) break;
+    }
+    memcpy(p, tu->best, np * sizeof *p);
+    round_f16(b);
+    double after = total_sse(tu->w, b, X, Y, n_seq, len, D);
+    res->mse_after = after / (double)n_el;
+    res->rel_after = after / yy;
+    return QN_OK;
+}
+
 qn_status qn_finetune_block(qn_bg_block *b, const qn_config *c, const float *X, const float *Y, size_t n_seq,
                             size_t len, const qn_finetune_opts *o, qn_event_sink sink, const atomic_bool *cancel,
                             qn_finetune_result *res, qn_err *err)
@@ -79,61 +139,22 @@ qn_status qn_finetune_block(qn_bg_block *b, const qn_config *c, const float *X, 
     memset(res, 0, sizeof *res);
     qn_status s = qn_finetune_opts_check(o, err);
     if (s) return s;
-    size_t D = (size_t)c->dim, n_el = n_seq * len * D;
     size_t np = qn_bg_n_params(c, b->lin);
-    /* the flat vector the block's arrays point into starts at attn_norm (qn_bg_bind) */
-    float *p = b->attn_norm;
-    double yy = 0.0;
-    for (size_t i = 0; i < n_el; i++) yy += (double)Y[i] * Y[i];
-    if (yy <= 0) yy = 1.0;
-    qn_bg *w = NULL;
-    float *grad = malloc(np * sizeof *grad), *m1 = calloc(np, sizeof *m1), *m2 = calloc(np, sizeof *m2);
-    float *best = malloc(np * sizeof *best);
-    size_t *order = malloc(n_seq * sizeof *order);
-    if (!grad || !m1 || !m2 || !best || !order) s = qn_err_set(err, QN_ERR_NOMEM, "out of memory for fine-tuning");
-    if (!s) s = qn_bg_create(&w, c, len, err);
-    if (s) goto done;
-    memcpy(best, p, np * sizeof *p);
-    double best_sse = total_sse(w, b, X, Y, n_seq, len, D), prev = best_sse;
-    res->mse_before = best_sse / (double)n_el;
-    res->rel_before = best_sse / yy;
-    uint64_t rng = o->seed ^ 0x66696e6574756e65ull;
-    long t = 0;
-    float weight = (float)(1.0 / ((double)o->batch_size * (double)len * (double)D));
-    for (size_t i = 0; i < n_seq; i++) order[i] = i;
-    for (int epoch = 1; epoch <= o->max_epochs; epoch++) {
-        for (size_t i = n_seq; i > 1; i--) {
-            size_t j = (size_t)(next_random(&rng) % i), tmp = order[i - 1];
-            order[i - 1] = order[j];
-            order[j] = tmp;
-        }
-        for (size_t first = 0; first < n_seq; first += o->batch_size) {
-            if (cancel && atomic_load(cancel)) { s = qn_err_set(err, QN_ERR_CANCELLED, "fine-tuning cancelled"); goto done; }
-            size_t end = first + o->batch_size < n_seq ? first + o->batch_size : n_seq;
-            qn_bg_load(w, b);
-            for (size_t k = first; k < end; k++)
-                qn_bg_step(w, b, X + order[k] * len * D, Y + order[k] * len * D, len, weight, NULL);
-            qn_bg_gradient(w, b, grad);
-            adam(o, p, grad, m1, m2, np, ++t);
-        }
-        double sse = total_sse(w, b, X, Y, n_seq, len, D);
-        if (!isfinite(sse)) { s = qn_err_set(err, QN_ERR_ARG, "fine-tuning diverged (loss %g): lower --finetune-lr", sse); goto done; }
-        res->epochs = epoch;
-        if (sse < best_sse) { best_sse = sse; res->best_epoch = epoch; memcpy(best, p, np * sizeof *p); }
-        qn_emit(sink, &(qn_event){ .kind = QN_EV_PROGRESS, .stage = "finetune", .done = epoch,
-                                   .total = o->max_epochs, .value = sse / yy });
-        bool slow = sse > prev * (1.0 - o->rel_tol);
-        prev = sse;
-        if (slow) break;
+    tuner tu = { .grad = malloc(np * sizeof(float)), .m1 = calloc(np, sizeof(float)), .m2 = calloc(np, sizeof(float)),
+                 .best = malloc(np * sizeof(float)), .order = malloc(n_seq * sizeof(size_t)) };
+    if (!tu.grad || !tu.m1 || !tu.m2 || !tu.best || !tu.order) s = qn_err_set(err, QN_ERR_NOMEM, "out of memory for fine-tuning");
+    if (!s) s = qn_bg_create(&tu.w, c, len, err);
+    if (!s) {
+        /* Many small matmuls (one sequence, one head): a threaded BLAS spends more
+           time waking its threads than computing. Measured on a stories260K block
+           with both cores busy: one thread 0.44 s, two 8.3 s. */
+        int threads = qn_kernels_threads();
+        qn_kernels_set_threads(1);
+        s = train(&tu, b, c, X, Y, n_seq, len, o, sink, cancel, res, err);
+        qn_kernels_set_threads(threads);
     }
-    memcpy(p, best, np * sizeof *p);
-    round_f16(b);
-    double after = total_sse(w, b, X, Y, n_seq, len, D);
-    res->mse_after = after / (double)n_el;
-    res->rel_after = after / yy;
-done:
-    qn_bg_free(w);
-    free(grad); free(m1); free(m2); free(best); free(order);
+    qn_bg_free(tu.w);
+    free(tu.grad); free(tu.m1); free(tu.m2); free(tu.best); free(tu.order);
     res->seconds = qn_now() - t0;
     return s;
 }
@@ -223,11 +244,23 @@ static qn_status commit(qn_model *m, int layer, qn_tensor_set *store, const qn_b
     return QN_OK;
 }
 
+/* Progress events of a block's tuning carry the block's index. */
+typedef struct { qn_event_sink to; int layer; } layer_stamp;
+
+static void stamp_layer(void *ctx, const qn_event *ev)
+{
+    const layer_stamp *st = ctx;
+    qn_event e = *ev;
+    e.layer = st->layer;
+    qn_emit(st->to, &e);
+}
+
 qn_status qn_finetune_aqlm_block(qn_model *m, int layer, const qn_quant_config *q, qn_tensor_set *store,
                                  const float *X, const float *Y, size_t n_seq, size_t len,
                                  const qn_finetune_opts *o, qn_event_sink sink, const atomic_bool *cancel,
                                  qn_finetune_result *res, qn_err *err)
 {
+    layer_stamp stamp = { sink, layer };
     const qn_config *c = &m->cfg;
     size_t K = (size_t)1 << q->codebook_bits, M = (size_t)q->codebooks, g = q->group;
     qn_bg_linear lin[QN_BG_N_LINEARS];
@@ -261,9 +294,12 @@ qn_status qn_finetune_aqlm_block(qn_model *m, int layer, const qn_quant_config *
             for (size_t i = 0; i < M * K * g; i++) b.lin[l].codebooks[i] = qn_f16_to_f32(c16[i]);
             for (size_t i = 0; i < lin[l].d_out; i++) b.lin[l].scales[i] = qn_f16_to_f32(s16[i]);
         }
-        s = qn_finetune_block(&b, c, X, Y, n_seq, len, o, sink, cancel, res, err);
+        s = qn_finetune_block(&b, c, X, Y, n_seq, len, o, (qn_event_sink){ stamp_layer, &stamp }, cancel, res, err);
     }
     if (!s) s = commit(m, layer, store, &b, cb, sc, err);
+    if (!s)
+        qn_emit(sink, &(qn_event){ .kind = QN_EV_BLOCK_TUNED, .stage = "finetune", .layer = layer,
+                                   .n_layers = c->n_layers, .value = res->rel_after, .payload = res });
     for (int l = 0; l < QN_BG_N_LINEARS; l++) free(codes[l]);
     free(flat);
     if (s) qn_err_prefix(err, "fine-tuning block %d: ", layer);

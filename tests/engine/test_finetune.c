@@ -23,10 +23,10 @@
 #define FORWARD_TOL 1e-4
 /* f32 analytic gradient vs f64 central differences (h = 1e-4), per coordinate:
    |g - fd| <= GRAD_REL |fd| + GRAD_ABS max|fd| over the checked coordinates
-   of that parameter; observed errors are below a tenth of this. A wrong sign,
+   of that parameter; observed errors are below 1/100 of this (f32 rounding). A wrong sign,
    transpose or missing term is off by O(|fd|). */
-#define GRAD_REL 2e-2
-#define GRAD_ABS 2e-3
+#define GRAD_REL 1e-3
+#define GRAD_ABS 1e-4
 
 static const qn_tensor_role k_roles[QN_BG_N_LINEARS] = { QN_T_WQ, QN_T_WK, QN_T_WV, QN_T_WO, QN_T_GATE, QN_T_UP, QN_T_DOWN };
 
