@@ -177,13 +177,10 @@ static qn_status block_done(void *ctx, int layer, qn_err *err)
 
 static qn_finetune_opts finetune_opts(const qn_quant_config *q)
 {
-    qn_finetune_opts o = qn_finetune_opts_default();
-    o.max_epochs = q->finetune_epochs;
-    o.lr = q->finetune_lr;
-    o.batch_size = q->finetune_batch;
-    o.rel_tol = q->finetune_tol;
-    o.seed = q->seed;
-    return o;
+    qn_finetune_opts d = qn_finetune_opts_default();   /* the research code's Adam betas */
+    return (qn_finetune_opts){ .max_epochs = q->finetune_epochs, .lr = q->finetune_lr, .beta1 = d.beta1,
+                               .beta2 = d.beta2, .batch_size = q->finetune_batch, .rel_tol = q->finetune_tol,
+                               .seed = q->seed };
 }
 
 /* AQLM paper §3.4: the quantized block's codebooks, scales and norms tuned to

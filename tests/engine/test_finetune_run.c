@@ -37,6 +37,25 @@ static qn_quantize_job tuned_job(const char *out)
     return job;
 }
 
+/* Continues the run in dir as `quench quantize --resume` does; the knobs come back from run.jsonl. */
+static void resume(const char *dir)
+{
+    static char model[4096], calib[4096];
+    qn_quantize_job job;
+    qn_err err = {0};
+    cr_assert_eq(qn_quantize_job_from_log(dir, &job, model, sizeof model, calib, sizeof calib, &err), QN_OK, "%s", err.msg);
+    cr_expect(job.config.finetune_epochs == 2 && job.config.finetune_batch == 4, "fine-tuning knobs lost on resume");
+    cr_assert_eq(qn_quantize_run(&job, (qn_event_sink){0}, NULL, &err), QN_OK, "%s", err.msg);
+}
+
+static bool same_model(const char *a, const char *b)
+{
+    char pa[300], pb[300];
+    snprintf(pa, sizeof pa, "%s/model.safetensors", a);
+    snprintf(pb, sizeof pb, "%s/model.safetensors", b);
+    return ts_files_equal(pa, pb);
+}
+
 Test(finetune_run, logs_losses_keeps_norms_and_resumes_exactly, .timeout = 600)
 {
     char dir[128], a[256], b[256], path[300];
@@ -81,16 +100,8 @@ Test(finetune_run, logs_losses_keeps_norms_and_resumes_exactly, .timeout = 600)
     job.out_dir = b;
     watch_ctx c = { .stop_after_block = 1 };
     cr_assert_eq(qn_quantize_run(&job, (qn_event_sink){ watch, &c }, &c.cancel, &err), QN_ERR_CANCELLED, "%s", err.msg);
-    qn_quantize_job resumed;
-    char model[4096], calib[4096];
-    cr_assert_eq(qn_quantize_job_from_log(b, &resumed, model, sizeof model, calib, sizeof calib, &err), QN_OK, "%s", err.msg);
-    cr_expect_eq(resumed.config.finetune_epochs, 2);
-    cr_expect_eq(resumed.config.finetune_batch, 4);
-    cr_assert_eq(qn_quantize_run(&resumed, (qn_event_sink){0}, NULL, &err), QN_OK, "%s", err.msg);
-    char pa[300], pb[300];
-    snprintf(pa, sizeof pa, "%s/model.safetensors", a);
-    snprintf(pb, sizeof pb, "%s/model.safetensors", b);
-    cr_expect(ts_files_equal(pa, pb), "resumed fine-tuned model differs from the uninterrupted one");
+    resume(b);
+    cr_expect(same_model(a, b), "resumed fine-tuned model differs from the uninterrupted one");
     ts_rmtree(dir);
 }
 
