@@ -19,12 +19,15 @@
 #include "engine/calib.h"
 #include "engine/fileio.h"
 #include "engine/json_file.h"
+#include "engine/finetune.h"
 #include "engine/quantize.h"
 #include "engine/spqr_hf.h"
 
 static const char k_usage[] =
     "quench quantize MODEL (--preset NAME | --method rtn|gptq|spqr|aqlm) --calib TEXT --out DIR\n"
     "         [--codebooks M --codebook-bits B --group G [--beam K] [--tol T]]   (aqlm)\n"
+    "         [--finetune] [--finetune-max-epochs E] [--finetune-lr LR] [--finetune-batch-size B]\n"
+    "         [--finetune-relative-mse-tolerance T]   (aqlm: Adam on codebooks, scales, norms after each block)\n"
     "         [--wbits B] [--groupsize G] [--percdamp P] [--act-order | --permutation-order identity|act_order]\n"
     "         [--qq-groupsize B2] [--qq-scale-bits B] [--qq-zero-bits B] [--outlier-threshold TAU|inf] [--plain-stats]\n"
     "         [--nsamples N] [--seqlen L] [--seed S] [--eval-ctx C] [--threads T] [--force] [--json]\n"
@@ -53,6 +56,14 @@ static void on_event(void *ctx, const qn_event *ev)
         fflush(stdout);
         return;
     }
+    if (ev->kind == QN_EV_BLOCK_TUNED && ev->payload) {
+        const qn_finetune_result *r = ev->payload;
+        qn_cli_progress_clear(&v->prog);
+        printf("block %3d finetune  rel.mse %.5f -> %.5f  epochs %d (best %d)  %6.2fs\n", ev->layer, r->rel_before,
+               r->rel_after, r->epochs, r->best_epoch, r->seconds);
+        fflush(stdout);
+        return;
+    }
     if (ev->kind == QN_EV_PROGRESS) qn_emit(qn_cli_progress_sink(&v->prog), ev);
     if (ev->kind == QN_EV_WARNING) qn_emit(qn_cli_progress_sink(&v->prog), ev);
 }
@@ -60,7 +71,7 @@ static void on_event(void *ctx, const qn_event *ev)
 /* Option ids past the ASCII range. */
 enum { O_PRESET = 256, O_METHOD, O_CALIB, O_OUT, O_WBITS, O_GROUP, O_DAMP, O_ACT, O_PERM, O_QQG, O_QQS, O_QQZ,
        O_TAU, O_NS, O_SL, O_SEED, O_EVAL, O_THREADS, O_FORCE, O_RESUME, O_JSON, O_HELP,
-       O_CODEBOOKS, O_CBBITS, O_AGROUP, O_BEAM, O_TOL, O_PLAIN };
+       O_CODEBOOKS, O_CBBITS, O_AGROUP, O_BEAM, O_TOL, O_PLAIN, O_FT, O_FT_EPOCHS, O_FT_LR, O_FT_BATCH, O_FT_TOL };
 
 static bool apply_option(int ch, const char *v, qn_quant_config *q)
 {
@@ -95,6 +106,14 @@ static bool apply_option(int ch, const char *v, qn_quant_config *q)
     case O_AGROUP: return qn_arg_size("quantize", "--group", v, 1, 64, &q->group);
     case O_BEAM: if (!qn_arg_size("quantize", "--beam", v, 1, 256, &z)) return false; q->beam = (int)z; return true;
     case O_TOL: return qn_arg_float("quantize", "--tol", v, 1e-9, 0.999, &q->tol);
+    case O_FT: if (q->finetune_epochs == 0) q->finetune_epochs = qn_finetune_opts_default().max_epochs; return true;
+    case O_FT_EPOCHS:
+        if (!qn_arg_size("quantize", "--finetune-max-epochs", v, 0, 100000, &z)) return false;
+        q->finetune_epochs = (int)z;
+        return true;
+    case O_FT_LR: return qn_arg_float("quantize", "--finetune-lr", v, 1e-12, 1.0, &q->finetune_lr);
+    case O_FT_BATCH: return qn_arg_size("quantize", "--finetune-batch-size", v, 1, 1 << 20, &q->finetune_batch);
+    case O_FT_TOL: return qn_arg_float("quantize", "--finetune-relative-mse-tolerance", v, 0, 1, &q->finetune_tol);
     }
     return false;
 }
@@ -113,7 +132,10 @@ static const struct option k_longopts[] = {
     { "json", no_argument, 0, O_JSON }, { "help", no_argument, 0, O_HELP },
     { "codebooks", required_argument, 0, O_CODEBOOKS }, { "codebook-bits", required_argument, 0, O_CBBITS },
     { "group", required_argument, 0, O_AGROUP }, { "beam", required_argument, 0, O_BEAM },
-    { "tol", required_argument, 0, O_TOL }, { 0, 0, 0, 0 } };
+    { "tol", required_argument, 0, O_TOL }, { "finetune", no_argument, 0, O_FT },
+    { "finetune-max-epochs", required_argument, 0, O_FT_EPOCHS }, { "finetune-lr", required_argument, 0, O_FT_LR },
+    { "finetune-batch-size", required_argument, 0, O_FT_BATCH },
+    { "finetune-relative-mse-tolerance", required_argument, 0, O_FT_TOL }, { 0, 0, 0, 0 } };
 
 /* Starting point for --method without a preset: the first preset of that method. */
 static bool method_defaults(const char *name, qn_quant_config *q)

@@ -184,8 +184,9 @@ qn_status qn_calib_run(qn_model *m, const qn_calib_plan *plan, qn_event_sink sin
     qn_status s = qn_state_create(&st, m, L, L, err);
     if (s) return s;
     float *X = malloc(N * L * D * sizeof *X), *scratch = malloc(L * D * sizeof *scratch);
+    float *Y = plan->tune_block ? malloc(N * L * D * sizeof *Y) : NULL;
     hessian_acc acc = { .H = malloc(dmax * dmax * sizeof(float)) };
-    if (!X || !scratch || !acc.H) { s = qn_err_set(err, QN_ERR_NOMEM, "out of memory for calibration activations"); goto done; }
+    if (!X || !scratch || !acc.H || (plan->tune_block && !Y)) { s = qn_err_set(err, QN_ERR_NOMEM, "out of memory for calibration activations"); goto done; }
     for (size_t w = 0; w < N; w++)
         for (size_t t = 0; t < L; t++) {
             int32_t tok = plan->tokens[w * L + t];
@@ -194,6 +195,11 @@ qn_status qn_calib_run(qn_model *m, const qn_calib_plan *plan, qn_event_sink sin
         }
     for (int layer = 0; layer < c->n_layers; layer++) {
         if (layer >= plan->first_block) {
+            /* fine-tuning targets: the block's outputs before it is quantized */
+            for (size_t w = 0; Y && w < N; w++) {
+                memcpy(Y + w * L * D, X + w * L * D, L * D * sizeof *Y);
+                if ((s = qn_forward_block(m, st, (size_t)layer, Y + w * L * D, L, (qn_tap){0}, err))) goto done;
+            }
             for (int g = 0; g < QN_TAP_COUNT; g++) {
                 if (cancel && atomic_load(cancel)) { s = qn_err_set(err, QN_ERR_CANCELLED, "quantization cancelled"); goto done; }
                 acc.want = (qn_tap_point)g;
@@ -208,6 +214,7 @@ qn_status qn_calib_run(qn_model *m, const qn_calib_plan *plan, qn_event_sink sin
                     project(m, plan, sink, t0, first, layer);
                 }
             }
+            if (Y && (s = plan->tune_block(plan->tune_ctx, layer, X, Y, err))) goto done;
         }
         /* the quantized block's outputs feed the next block */
         for (size_t w = 0; w < N; w++)
@@ -223,6 +230,7 @@ qn_status qn_calib_run(qn_model *m, const qn_calib_plan *plan, qn_event_sink sin
     }
 done:
     free(X);
+    free(Y);
     free(scratch);
     free(acc.H);
     qn_state_free(st);

@@ -42,6 +42,13 @@ typedef struct {
        a non-OK status stops the run (e.g. a failed checkpoint write). */
     qn_status (*block_done)(void *ctx, int layer, qn_err *err);
     void *block_ctx;
+    /* Optional block fine-tuning, called after a block's linears are quantized
+       and before its outputs feed the next block: X the block's inputs, Y the
+       unquantized block's outputs on them, both (n_windows, len, dim). When
+       set, Y is computed before the block is quantized (one more activation
+       buffer of N x L x dim). */
+    qn_status (*tune_block)(void *ctx, int layer, const float *X, const float *Y, qn_err *err);
+    void *tune_ctx;
 } qn_calib_plan;
 
 /* Quantizes every linear of every block in place: m's linears then point at

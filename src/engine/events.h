@@ -8,7 +8,9 @@
 
 typedef enum {
     QN_EV_RUN_START, QN_EV_STAGE, QN_EV_PROGRESS, QN_EV_LAYER_DONE,
-    QN_EV_TOKEN, QN_EV_WARNING, QN_EV_RUN_END
+    QN_EV_TOKEN, QN_EV_WARNING, QN_EV_RUN_END,
+    QN_EV_BLOCK_TUNED   /* a block's fine-tuning ended: layer, value = relative MSE after;
+                           payload: const qn_finetune_result * (finetune.h) */
 } qn_event_kind;
 
 typedef struct {

@@ -33,7 +33,9 @@ int qn_method_from_name(const char *name)
 /* Calibration defaults shared by the presets: 128 windows of 128 tokens, each
    at the start of a 512-token chunk, which llama.cpp's protocol scores neither
    at ctx 512 nor at ctx 256 (see qn_calib_windows). */
-#define CALIB .nsamples = 128, .seqlen = 128, .seed = 0, .eval_ctx = 512
+#define CALIB .nsamples = 128, .seqlen = 128, .seed = 0, .eval_ctx = 512, FINETUNE
+/* fine-tuning knobs used when --finetune turns it on (finetune.h) */
+#define FINETUNE .finetune_epochs = 0, .finetune_lr = 1e-4, .finetune_batch = 8, .finetune_tol = 0.01
 
 static const qn_preset k_presets[] = {
     { "spqr-3.6", "SpQR w3, beta1=beta2=16, 3-bit statistics, tau 0.2 (~3.6 bits)",

@@ -25,6 +25,7 @@
 #include "engine/calib.h"
 #include "engine/export_hf.h"
 #include "engine/fileio.h"
+#include "engine/finetune.h"
 #include "engine/json_file.h"
 #include "engine/llama_layout.h"
 #include "engine/ppl.h"
@@ -223,6 +224,53 @@ static qn_status block_done(void *ctx, int layer, qn_err *err)
     return log_event(js, json_pack("{s:s, s:i}", "event", "block", "block", layer), err);
 }
 
+static qn_finetune_opts finetune_opts(const qn_quant_config *q)
+{
+    qn_finetune_opts d = qn_finetune_opts_default();   /* the research code's Adam betas */
+    return (qn_finetune_opts){ .max_epochs = q->finetune_epochs, .lr = q->finetune_lr, .beta1 = d.beta1,
+                               .beta2 = d.beta2, .batch_size = q->finetune_batch, .rel_tol = q->finetune_tol,
+                               .seed = q->seed };
+}
+
+/* AQLM paper §3.4: the quantized block's codebooks, scales and norms tuned to
+   reproduce the original block's outputs; the tuned values go into the block's
+   checkpoint and the model before the next block calibrates. */
+static qn_status tune_block(void *ctx, int layer, const float *X, const float *Y, qn_err *err)
+{
+    job_state *js = ctx;
+    qn_finetune_opts o = finetune_opts(&js->cfg);
+    qn_finetune_result r;
+    qn_status s = qn_finetune_aqlm_block(js->model, layer, &js->cfg, &js->block, X, Y, js->cfg.nsamples,
+                                         js->cfg.seqlen, &o, (qn_event_sink){ job_sink, js }, js->cancel, &r, err);
+    if (s) return s;
+    return log_event(js, json_pack("{s:s, s:i, s:f, s:f, s:f, s:f, s:i, s:i, s:f}", "event", "finetune", "block", layer,
+                                   "mse_before", r.mse_before, "mse_after", r.mse_after, "relative_before",
+                                   r.rel_before, "relative_after", r.rel_after, "epochs", r.epochs, "best_epoch",
+                                   r.best_epoch, "seconds", r.seconds), err);
+}
+
+/* The start event's record of the fine-tuning knobs (absent when off). */
+static json_t *finetune_json(const qn_quant_config *q)
+{
+    return json_pack("{s:i, s:f, s:I, s:f}", "max_epochs", q->finetune_epochs, "lr", q->finetune_lr, "batch_size",
+                     (json_int_t)q->finetune_batch, "relative_mse_tolerance", q->finetune_tol);
+}
+
+static qn_status finetune_parse(const json_t *ft, const char *path, qn_quant_config *q, qn_err *err)
+{
+    if (!ft) return QN_OK;
+    json_t *e = json_object_get(ft, "max_epochs"), *lr = json_object_get(ft, "lr"),
+           *b = json_object_get(ft, "batch_size"), *t = json_object_get(ft, "relative_mse_tolerance");
+    if (!json_is_integer(e) || !json_is_number(lr) || !json_is_integer(b) || !json_is_number(t))
+        return qn_err_set(err, QN_ERR_FORMAT, "%s: the start event's finetune block lacks a field", path);
+    q->finetune_epochs = (int)json_integer_value(e);
+    q->finetune_lr = json_number_value(lr);
+    q->finetune_batch = (size_t)json_integer_value(b);
+    q->finetune_tol = json_number_value(t);
+    qn_finetune_opts o = finetune_opts(q);
+    return qn_finetune_opts_check(&o, err);
+}
+
 /* Puts the dequantized weights of finished blocks into the model (resume). */
 static qn_status load_finished(job_state *js, int n_done, qn_err *err)
 {
@@ -245,6 +293,7 @@ static qn_status load_finished(job_state *js, int n_done, qn_err *err)
             if (!s) s = qn_model_replace_linear(m, roles[i], layer, W, err);
             if (s) free(W);
         }
+        if (!s) s = qn_finetune_restore_norms(m, layer, f, err);
         qn_st_close(f);
         if (s) return qn_err_prefix(err, "resuming from %s: ", path);
     }
@@ -273,6 +322,7 @@ static qn_status write_model(job_state *js, qn_err *err)
         if ((s = qn_st_open(&blocks[l], path, err))) break;
         for (size_t i = 0; i < qn_st_count(blocks[l]) && !s; i++) {
             const qn_st_tensor *t = qn_st_at(blocks[l], i);
+            if (qn_tensor_set_find(&all, t->name)) continue;   /* tuned norms: already taken from the model */
             s = qn_tensor_set_add(&all, t->name, t->dtype, t->ndim, t->shape, (void *)t->data, 0, err);
         }
     }
@@ -502,6 +552,14 @@ qn_status qn_quantize_run(const qn_quantize_job *job, qn_event_sink sink, const 
     qn_status s = qn_quant_config_validate(&js.cfg, err);
     if (!s) s = utf8_path("model", job->model, model_abs, sizeof model_abs, err);
     if (!s) s = utf8_path("calibration text", job->calib, calib_abs, sizeof calib_abs, err);
+    if (!s && js.cfg.finetune_epochs > 0) {
+        qn_finetune_opts o = finetune_opts(&js.cfg);
+        if (js.cfg.method != QN_METHOD_AQLM)
+            s = qn_err_set(err, QN_ERR_ARG, "--finetune tunes AQLM codebooks: not available for %s",
+                           qn_method_name(js.cfg.method));
+        else
+            s = qn_finetune_opts_check(&o, err);
+    }
     /* dense weights: the calibration reads and replaces them (a quantized source is dequantized) */
     if (!s) s = qn_model_open(&js.model, job->model, &(qn_model_opts){ .sink = sink, .dequantize = true }, err);
     if (!s) s = fit_config(&js, sink, err);
@@ -535,6 +593,7 @@ qn_status qn_quantize_run(const qn_quantize_job *job, qn_event_sink sink, const 
                                "model", model_abs, "calib", calib_abs, "method", qn_method_name(js.cfg.method),
                                "options", qn_qmethod_config_json(&js.cfg), "projected_bits", bits,
                                "first_block", first, "resume", job->resume);
+        if (js.cfg.finetune_epochs > 0) json_object_set_new(ev, "finetune", finetune_json(&js.cfg));
         s = log_event(&js, ev, err);
         qn_emit(sink, &(qn_event){ .kind = QN_EV_RUN_START, .stage = "quantize", .layer = first,
                                    .n_layers = js.model->cfg.n_layers, .value = bits });
@@ -542,7 +601,8 @@ qn_status qn_quantize_run(const qn_quantize_job *job, qn_event_sink sink, const 
     if (!s && first < js.model->cfg.n_layers) {
         qn_calib_plan plan = { .tokens = windows, .n_windows = js.cfg.nsamples, .len = js.cfg.seqlen,
                                .first_block = first, .quantize = quantize_linear, .quantize_ctx = &js,
-                               .block_done = block_done, .block_ctx = &js };
+                               .block_done = block_done, .block_ctx = &js,
+                               .tune_block = js.cfg.finetune_epochs > 0 ? tune_block : NULL, .tune_ctx = &js };
         s = qn_calib_run(js.model, &plan, (qn_event_sink){ job_sink, &js }, cancel, err);
         if (!s && js.sink_status) { *err = js.sink_err; s = js.sink_status; }
     }
@@ -623,6 +683,7 @@ qn_status qn_quantize_job_from_log(const char *dir, qn_quantize_job *job, char *
     snprintf(calib, calib_cap, "%s", c);
     memset(job, 0, sizeof *job);
     s = qn_qmethod_config_parse(json_object_get(start, "options"), path, &job->config, err);
+    if (!s) s = finetune_parse(json_object_get(start, "finetune"), path, &job->config, err);
     json_decref(events);
     job->model = model;
     job->calib = calib;

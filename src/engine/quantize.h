@@ -47,6 +47,11 @@ typedef struct {
     size_t nsamples, seqlen;
     uint64_t seed;
     size_t eval_ctx;           /* windows avoid what llama.cpp's ppl at this ctx scores; 0 = anywhere */
+    /* aqlm block fine-tuning after each block (finetune.h) */
+    int    finetune_epochs;    /* Adam epochs at most; 0 = no fine-tuning */
+    double finetune_lr;
+    size_t finetune_batch;     /* sequences per Adam step */
+    double finetune_tol;       /* stop when an epoch lowers the block's MSE by less than this fraction */
 } qn_quant_config;
 
 typedef struct {
