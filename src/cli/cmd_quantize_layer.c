@@ -33,6 +33,35 @@ static const char k_usage[] =
     "[--blocksize N] [--plain-stats] [--codebooks M --codebook-bits B --group G [--out-group 1] [--beam K] [--tol T] [--seed S]] "
     "[--threads T] [--json]";
 
+static const char k_help[] =
+    "usage: quench quantize-layer LAYER.safetensors --method rtn|gptq|spqr|aqlm [options]\n"
+    "Quantizes one layer file (tensors `weight` (d_out, d_in) and `hessian` (d_in, d_in), as the SpQR and\n"
+    "AQLM research code save them) and prints the relative error trace(dW H dW^T) / trace(W H W^T),\n"
+    "bits per weight, outliers and wall seconds. Options follow the SpQR code's main.py with dashes.\n"
+    "\n"
+    "  --method M           rtn, gptq, spqr or aqlm                                   required\n"
+    "  --wbits B            bits per weight code (rtn/gptq/spqr)                      default 4 (spqr 3)\n"
+    "  --groupsize|--beta1 N   weights per scale group (0 = whole row)                default 0 (spqr 16)\n"
+    "  --qq-groupsize|--beta2 N  spqr: statistics per group of N rows                 default 16\n"
+    "  --qq-bits B          spqr: bits of the quantized scales and zeros (16 = fp16)  default 3\n"
+    "  --qq-scale-bits B, --qq-zero-bits B   the two separately\n"
+    "  --outlier-threshold TAU|inf           spqr: outlier threshold tau              default 0.2\n"
+    "  --permutation-order identity|act_order, --act-order   default gptq identity, spqr act_order\n"
+    "  --percdamp F         Hessian damping relative to its mean diagonal             default 0.01 (spqr 1)\n"
+    "  --blocksize N        columns per GPTQ block                                    default 128\n"
+    "  --plain-stats        spqr: the research code's statistics, without refinement\n"
+    "  --codebooks M --codebook-bits B --group G   aqlm: M codebooks of 2^B codes, groups of G\n"
+    "  --out-group N, --beam K, --tol T, --seed S   aqlm: output group, beam width, stop tolerance, seed\n"
+    "  --threads T          worker threads (0 = quench's default for this machine)  default 0\n"
+    "  --out DIR            also write a run folder for this one layer (run.jsonl, stats.safetensors),\n"
+    "                       which show, export-png and the workbench's Inspect open\n"
+    "  --json               stdout holds one JSON object (relative_error, bits, bits_stored, outliers,\n"
+    "                       outlier_fraction, seconds); the text goes to stderr\n"
+    "\n"
+    "examples:\n"
+    "  quench quantize-layer ../shared/layers/synthetic-r256.safetensors --method spqr --wbits 3 --beta1 16 --beta2 16\n"
+    "  quench quantize-layer ../shared/layers/synthetic-r256.safetensors --method aqlm --codebooks 1 --codebook-bits 8 --group 8 --json\n";
+
 /* Options a method may accept (a bit each), so a misplaced one is an error, not ignored. */
 enum {
     OPT_WBITS = 1 << 0, OPT_GROUPSIZE = 1 << 1, OPT_QQ_GROUPSIZE = 1 << 2, OPT_QQ_SCALE = 1 << 3,
@@ -192,12 +221,13 @@ static bool parse_stat_bits(const char *opt, const char *val, size_t *out)
 static void print_result(const char *path, const method_out *m, bool json)
 {
     const qn_layer_result *r = &m->res;
-    printf("%s: %s\n", path, m->config);
-    printf("relative error  %.6f\n", r->relative_error);
-    printf("bits per weight %.4f (%.4f with row pointers, permutation and per-row statistics)\n", r->bits,
-           m->bits_stored);
-    printf("outliers        %zu (%.4f%%)\n", r->n_outliers, 100.0 * r->outlier_fraction);
-    printf("seconds         %.3f\n", r->seconds);
+    FILE *h = json ? stderr : stdout;
+    fprintf(h, "%s: %s\n", path, m->config);
+    fprintf(h, "relative error  %.6f\n", r->relative_error);
+    fprintf(h, "bits per weight %.4f (%.4f with row pointers, permutation and per-row statistics)\n", r->bits,
+            m->bits_stored);
+    fprintf(h, "outliers        %zu (%.4f%%)\n", r->n_outliers, 100.0 * r->outlier_fraction);
+    fprintf(h, "seconds         %.3f\n", r->seconds);
     if (!json) return;
     json_t *o = json_pack("{s:s, s:f, s:f, s:f, s:I, s:f, s:f}", "layer", path, "relative_error", r->relative_error,
                           "bits", r->bits, "bits_stored", m->bits_stored, "outliers", (json_int_t)r->n_outliers,
@@ -264,8 +294,8 @@ int qn_cmd_quantize_layer(int argc, char **argv)
                   o.set |= OPT_BLOCKSIZE; break;
         case 'T': if (!qn_arg_size(cmd, "--threads", optarg, 0, 1024, &threads)) return 2; break;
         case 'j': json = true; break;
-        case 'h': printf("usage: %s\n", k_usage); return 0;
-        default: return qn_arg_usage_error(cmd, k_usage, "bad option");
+        case 'h': return qn_arg_help(k_help);
+        default: return qn_arg_bad_option(cmd, longopts, argc, argv);
         }
     }
     if (optind != argc - 1) return qn_arg_usage_error(cmd, k_usage, "expected one LAYER.safetensors");

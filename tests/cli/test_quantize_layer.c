@@ -51,7 +51,11 @@ Test(quantize_layer, gptq_json_matches_the_research_code)
     cr_expect_float_eq(json_number_value(json_object_get(j, "bits")), 3.0, 1e-12);
     cr_expect_float_eq(json_number_value(json_object_get(j, "outlier_fraction")), 0.0, 1e-12);
     cr_expect(json_number_value(json_object_get(j, "seconds")) > 0);
-    cr_expect(strstr(r.out, "relative error"), "%s", r.out);
+    /* --json: stdout is the JSON object alone; the text goes to stderr */
+    json_t *whole = json_loads(r.out, 0, NULL);
+    cr_expect(whole, "stdout is not one JSON document: %s", r.out);
+    json_decref(whole);
+    cr_expect(strstr(r.err, "relative error"), "%s", r.err);
     json_decref(j);
     ts_run_free(&r);
 }
