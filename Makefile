@@ -56,10 +56,11 @@ $(TEST_BIN): $(TEST_OBJS) $(BUILD)/libquench.a
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -lcriterion -o $@
 
 # Tests run from the repository root; QN_SHARED points at the shared data and
-# QN_BIN at the binary the CLI tests drive.
+# QN_BIN at the binary the CLI tests drive. --verbose: a line as each test
+# starts and ends, so a long run shows its progress.
 QN_SHARED ?= $(abspath ../shared)
 test: $(TEST_BIN) $(BUILD)/quench
-	QN_SHARED=$(QN_SHARED) QN_BIN=$(abspath $(BUILD)/quench) $(TEST_BIN) --jobs 2 $(TEST_ARGS)
+	QN_SHARED=$(QN_SHARED) QN_BIN=$(abspath $(BUILD)/quench) $(TEST_BIN) --jobs 2 --verbose $(TEST_ARGS)
 
 # Criterion counts a test as passed even when a sanitizer reported in it, so
 # the log is searched too.

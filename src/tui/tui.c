@@ -282,7 +282,10 @@ int qn_tui_main(int argc, char **argv)
     keypad(stdscr, TRUE);
     set_escdelay(25);
     curs_set(0);
-    mousemask(BUTTON1_CLICKED | BUTTON1_PRESSED | BUTTON1_DOUBLE_CLICKED | BUTTON4_PRESSED | BUTTON5_PRESSED, NULL);
+    /* Every button event, though only presses are used: ncurses' getch, given
+       an event outside the mask (a click's release), goes back to reading
+       without its timeout, so the loop froze until the next key. */
+    mousemask(ALL_MOUSE_EVENTS, NULL);
     mouseinterval(0);
     qn_theme_init(&app->theme);
     timeout(TICK_MS);

@@ -277,6 +277,30 @@ Test(tui, quantize_step_cancel_run_and_evaluate, .timeout = 180)
     stop(&t);
 }
 
+/* A click during a run: the screen goes on following the run with no key
+   pressed (ncurses used to block in getch after the click's release). */
+Test(tui, a_click_does_not_freeze_a_running_run, .timeout = 180)
+{
+    tty t;
+    start(&t, 100, 30, "OMP_NUM_THREADS=1 OMP_WAIT_POLICY=passive");   /* steady on a shared machine */
+    open_default(&t);
+    keys(&t, "2");
+    expect_screen(&t, "Method and budget", OPEN_MS);
+    keys(&t, "s");   /* spqr-3.6 with 128 windows: seconds, not milliseconds */
+    expect_screen(&t, "running", RUN_MS);
+    usleep(500 * 1000);
+    click(&t, 11, 11);
+    char *s = screen(&t);
+    bool running = strstr(s, "running") != NULL;
+    free(s);
+    expect_screen(&t, "finished:", 2 * RUN_MS);
+    expect_screen(&t, "35/35 layers", OPEN_MS);
+    cr_expect(running, "the run ended before the click: the test proved nothing");
+    keys(&t, "q");
+    expect_exit(&t, 0);
+    stop(&t);
+}
+
 Test(tui, opens_a_run_folder_from_disk)
 {
     tty t;
