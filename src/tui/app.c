@@ -407,6 +407,15 @@ void qn_app_cancel_run(qn_app *app)
     qn_app_log(app, QN_LOG_WARN, "cancelling the run (it stops at the engine's next check)");
 }
 
+/* A malloc'd copy of n bytes, or NULL when p is NULL (or memory is short: the
+   loader then reads what it can from the run folder). */
+static void *dup_array(const void *p, size_t n)
+{
+    void *c = p ? malloc(n ? n : 1) : NULL;
+    if (c) memcpy(c, p, n);
+    return c;
+}
+
 void qn_app_inspect_layer(qn_app *app, size_t index)
 {
     qn_inspect *in = &app->insp;
@@ -426,10 +435,12 @@ void qn_app_inspect_layer(qn_app *app, size_t index)
     j->rel_err = l->rel_err;
     j->bits = l->bits;
     j->run_gen = in->run_gen;
-    if (l->hessian_diag && (j->hdiag = malloc(l->d_in * sizeof(float))))
-        memcpy(j->hdiag, l->hessian_diag, l->d_in * sizeof(float));
-    if (l->W_hat && (j->W_hat = malloc(l->d_out * l->d_in * sizeof(float))))
-        memcpy(j->W_hat, l->W_hat, l->d_out * l->d_in * sizeof(float));
+    j->hdiag = dup_array(l->hessian_diag, l->d_in * sizeof(float));
+    j->W_hat = dup_array(l->W_hat, l->d_out * l->d_in * sizeof(float));
+    j->mask = dup_array(l->mask, l->d_out * l->d_in);
+    j->codewords = dup_array(l->codewords, l->M * l->K * l->g * sizeof(float));
+    j->usage = dup_array(l->usage, l->M * l->K * sizeof(uint32_t));
+    j->M = l->M; j->K = l->K; j->g = l->g;
     in->job = j;
     in->want_reload = false;
     if (!start_worker(app, &in->loader, QN_JOB_LAYER, qn_job_layer_run, j, false, 0)) {

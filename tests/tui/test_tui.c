@@ -218,19 +218,70 @@ Test(tui, opens_a_gguf_file_from_the_browser)
     stop(&t);
 }
 
-/* Budget: the rtn-4 preset typed in, 16 samples. */
-static void budget_rtn(const tty *t)
+/* Budget: a preset typed in (its summary expected on the screen). */
+static void budget_preset(const tty *t, const char *preset, const char *summary)
 {
+    char k[128];
     keys(t, "2");
     expect_screen(t, "Method and budget", OPEN_MS);
     keys(t, "Enter");
     expect_screen(t, "Preset:", OPEN_MS);
-    keys(t, "C-u rtn-4 Enter");
-    expect_screen(t, "round to nearest, 4 bits", OPEN_MS);
+    snprintf(k, sizeof k, "C-u %s Enter", preset);
+    keys(t, k);
+    expect_screen(t, summary, OPEN_MS);
+}
+
+/* rtn-4 with 16 samples. */
+static void budget_rtn(const tty *t)
+{
+    budget_preset(t, "rtn-4", "round to nearest, 4 bits");
     keys(t, "j j j j j");
     keys(t, "Enter");
     expect_screen(t, "Samples:", OPEN_MS);
     keys(t, "C-u 16 Enter");
+}
+
+/* The newest layer of a run still going (started paused, one step): its
+   outliers (SpQR) or codebooks (AQLM) show in Inspect before its block is
+   checkpointed, and still after the run ends. */
+static void inspect_newest(const char *preset, const char *summary, const char *pic_key, const char *missing)
+{
+    tty t;
+    start(&t, 100, 30, "OMP_NUM_THREADS=1");
+    open_default(&t);
+    budget_preset(&t, preset, summary);
+    keys(&t, "S");
+    expect_screen(&t, "paused", RUN_MS);
+    keys(&t, ".");
+    expect_screen(&t, "1/35 layers", STEP_MS);
+    keys(&t, "4");
+    expect_screen(&t, "block 0 self_attn.q_proj", OPEN_MS);
+    keys(&t, pic_key);
+    usleep(500 * 1000);
+    char *s = screen(&t);
+    cr_expect(!strstr(s, missing) && !strstr(s, "loading"), "the newest layer has no data live:\n%s", s);
+    free(s);
+    keys(&t, "3 p");   /* resume and let it finish */
+    expect_screen(&t, "finished:", RUN_MS);
+    keys(&t, "4");
+    keys(&t, pic_key);
+    usleep(500 * 1000);
+    s = screen(&t);
+    cr_expect(!strstr(s, missing), "no data after the run:\n%s", s);
+    free(s);
+    keys(&t, "q");
+    expect_exit(&t, 0);
+    stop(&t);
+}
+
+Test(tui, inspect_shows_the_newest_spqr_layer_live, .timeout = 120)
+{
+    inspect_newest("spqr-3.6", "SpQR w3", "o", "no outliers data");
+}
+
+Test(tui, inspect_shows_the_newest_aqlm_layer_live, .timeout = 120)
+{
+    inspect_newest("aqlm-small-2x6", "AQLM 2x6", "b", "no codebook data");
 }
 
 Test(tui, quantize_step_cancel_run_and_evaluate, .timeout = 180)
