@@ -106,6 +106,7 @@ void qn_app_switch(qn_app *app, int screen)
     app->prev_screen = app->screen;
     app->screen = screen;
     app->dirty = true;
+    if (screen == QN_SCR_RUNS) qn_screen_runs_rescan(app->screens[QN_SCR_RUNS]);
 }
 
 bool qn_app_busy(const qn_app *app)
@@ -177,6 +178,7 @@ qn_status qn_app_init(qn_app *app, const char *argv0, qn_err *err)
     app->screens[QN_SCR_RUN] = qn_screen_run_create();
     app->screens[QN_SCR_INSPECT] = qn_screen_inspect_create();
     app->screens[QN_SCR_EVAL] = qn_screen_eval_create();
+    app->screens[QN_SCR_RUNS] = qn_screen_runs_create();
     for (int i = 0; i < QN_SCR_COUNT; i++)
         if (!app->screens[i]) return qn_err_set(err, QN_ERR_NOMEM, "workbench: out of memory");
     find_exe_dir(app, argv0);
@@ -194,7 +196,7 @@ qn_status qn_app_init(qn_app *app, const char *argv0, qn_err *err)
     if (app->default_model[0]) qn_app_open_model(app, app->default_model, false);
     else if (app->recent.n) qn_app_open_model(app, app->recent.path[0], false);
     else qn_app_log(app, QN_LOG_WARN, "the default model assets/stories260K was not found: press o to browse");
-    qn_app_log(app, QN_LOG_INFO, "quench workbench: F1 for help, 1-5 for the screens");
+    qn_app_log(app, QN_LOG_INFO, "quench workbench: F1 for help, 1-6 for the screens");
     app->dirty = true;
     return QN_OK;
 }
@@ -252,6 +254,13 @@ static bool start_worker(qn_app *app, qn_worker **w, int job, qn_job_fn fn, void
 
 void qn_app_open_model(qn_app *app, const char *path, bool then_budget)
 {
+    char log[QN_PATH_CAP + 16];
+    snprintf(log, sizeof log, "%s/run.jsonl", path);
+    if (qn_path_exists(log)) {   /* a run folder: shown as the run it is, never quantized again */
+        app->open_then_inspect = true;
+        qn_app_open_run(app, path);
+        return;
+    }
     if (app->info_worker) { qn_app_message(app, false, "Busy", "Still reading %s", app->info_job->path); return; }
     qn_job_info *j = calloc(1, sizeof *j);
     if (!j) return;

@@ -18,7 +18,7 @@
 #include "tui/worker.h"
 #include "viz/cells.h"
 
-typedef enum { QN_SCR_MODELS = 0, QN_SCR_BUDGET, QN_SCR_RUN, QN_SCR_INSPECT, QN_SCR_EVAL, QN_SCR_COUNT } qn_screen_id;
+typedef enum { QN_SCR_MODELS = 0, QN_SCR_BUDGET, QN_SCR_RUN, QN_SCR_INSPECT, QN_SCR_EVAL, QN_SCR_RUNS, QN_SCR_COUNT } qn_screen_id;
 
 typedef enum { QN_UI_IGNORED = 0, QN_UI_HANDLED = 1 << 0, QN_UI_REDRAW = 1 << 1 } qn_ui_result;
 
@@ -45,6 +45,8 @@ qn_screen *qn_screen_budget_create(void);
 qn_screen *qn_screen_run_create(void);
 qn_screen *qn_screen_inspect_create(void);
 qn_screen *qn_screen_eval_create(void);
+qn_screen *qn_screen_runs_create(void);
+void       qn_screen_runs_rescan(qn_screen *s);   /* read the run folders again when next drawn */
 
 /* ---- dialogs --------------------------------------------------------------- */
 
@@ -175,6 +177,7 @@ typedef struct qn_app {
     char           out_dir[QN_PATH_CAP];/* "": automatic */
     qn_run         run;
     qn_worker     *open_worker;         /* reading a run folder from disk */
+    bool           open_then_inspect;   /* go to Inspect when it is read (else the Run screen) */
     qn_job_openrun *open_job;
     qn_inspect     insp;
     qn_eval        eval;

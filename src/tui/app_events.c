@@ -226,6 +226,7 @@ static void openrun_done(qn_app *app, const qn_msg *m)
     app->open_job = NULL;
     qn_run *r = &app->run;
     if (m->status || r->worker) {
+        app->open_then_inspect = false;
         if (m->status) qn_app_message(app, true, "Cannot open the run", "%s", m->errmsg);
         qn_job_openrun_free(j);
         return;
@@ -254,7 +255,8 @@ static void openrun_done(qn_app *app, const qn_msg *m)
     qn_app_log(app, QN_LOG_GOOD, "opened run %s: %s on %s, %zu layers%s", r->out_dir, r->label,
                qn_app_basename(r->model), r->n_layers, r->phase == QN_RUN_DONE ? "" : " (unfinished: r resumes it)");
     qn_job_openrun_free(j);
-    qn_app_switch(app, QN_SCR_RUN);
+    qn_app_switch(app, app->open_then_inspect ? QN_SCR_INSPECT : QN_SCR_RUN);
+    app->open_then_inspect = false;
 }
 
 void qn_app_apply(qn_app *app, qn_msg *m)

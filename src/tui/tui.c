@@ -82,7 +82,7 @@ typedef struct {
     double drawn;
 } frame;
 
-static const char *const k_tab_names[QN_SCR_COUNT] = { "Models", "Budget", "Run", "Inspect", "Eval" };
+static const char *const k_tab_names[QN_SCR_COUNT] = { "Models", "Budget", "Run", "Inspect", "Eval", "Runs" };
 
 static void draw_top(qn_app *app, frame *f)
 {
@@ -124,7 +124,9 @@ static void draw_bar(qn_app *app, frame *f)
         snprintf(key, sizeof key, "%s", b[i]->label);
         char *slash = strchr(key, '/');   /* "F10/q" shows as "F10", "Right/l/+" as "Right" */
         if (slash && slash != key) *slash = 0;
-        snprintf(desc, sizeof desc, "%-6s ", b[i]->bar_text);
+        /* the pause key says what it will do: resume a paused run */
+        bool resume = b[i]->act == QN_ACT_PAUSE && app->run.worker && qn_worker_paused(app->run.worker);
+        snprintf(desc, sizeof desc, "%-6s ", resume ? "Resume" : b[i]->bar_text);
         int need = qn_text_width(key) + qn_text_width(desc);
         if (x + need > COLS) break;
         f->bar_x0[f->n_bar] = x;
@@ -193,7 +195,7 @@ static void handle_key(qn_app *app, int key)
     case QN_ACT_HELP: app->help = true; return;
     case QN_ACT_QUIT: qn_app_request_quit(app); return;
     case QN_ACT_SCREEN_MODELS: case QN_ACT_SCREEN_BUDGET: case QN_ACT_SCREEN_RUN: case QN_ACT_SCREEN_INSPECT:
-    case QN_ACT_SCREEN_EVAL:
+    case QN_ACT_SCREEN_EVAL: case QN_ACT_SCREEN_RUNS:
         qn_app_switch(app, (int)(act - QN_ACT_SCREEN_MODELS));
         return;
     default: break;

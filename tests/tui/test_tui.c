@@ -287,11 +287,12 @@ Test(tui, inspect_shows_the_newest_aqlm_layer_live, .timeout = 120)
 Test(tui, quantize_step_cancel_run_and_evaluate, .timeout = 180)
 {
     tty t;
-    start(&t, 100, 30, NULL);
+    start(&t, 100, 30, "OMP_NUM_THREADS=1 OMP_WAIT_POLICY=passive");   /* steady on a shared machine */
     open_default(&t);
     budget_rtn(&t);
     keys(&t, "S");
     expect_screen(&t, "paused", RUN_MS);
+    expect_screen(&t, "pResume", OPEN_MS);   /* the bar says what p does now */
     keys(&t, ".");
     expect_screen(&t, "1/35 layers", STEP_MS);
     keys(&t, ".");
@@ -378,6 +379,52 @@ Test(tui, opens_a_run_folder_from_disk)
     char *s = screen(&t);
     cr_expect(strstr(s, "of 64x64") && !strstr(s, "no error data"), "no error map:\n%s", s);
     free(s);
+    keys(&t, "q");
+    expect_exit(&t, 0);
+    stop(&t);
+}
+
+/* The Runs screen lists the run folders under runs/, compares two marked ones
+   and opens one into Inspect; a run folder chosen on Models opens as the run
+   it is (Inspect), and no new run starts. */
+Test(tui, runs_browser_compares_and_opens, .timeout = 180)
+{
+    tty t;
+    start(&t, 100, 30, "OMP_NUM_THREADS=1");
+    const char *presets[] = { "rtn-4", "gptq-3" };
+    char run[2][256];
+    for (int i = 0; i < 2; i++) {
+        snprintf(run[i], sizeof run[i], "%s/runs/s-%s", t.dir, presets[i]);
+        const char *args[] = { "quantize", TS_STORIES_HF, "--preset", presets[i], "--calib",
+                               ts_shared("text/tinystories-valid-head.txt"), "--nsamples", "8", "--seqlen", "64",
+                               "--out", run[i], NULL };
+        ts_run_result r = ts_run_quench(args);
+        cr_assert_eq(r.status, 0, "quench quantize failed: %s", r.err);
+        ts_run_free(&r);
+    }
+    open_default(&t);
+    keys(&t, "6");
+    expect_screen(&t, "s-rtn-4", OPEN_MS);
+    expect_screen(&t, "s-gptq-3", OPEN_MS);
+    keys(&t, "Space j Space");
+    expect_screen(&t, "Compare A and B", OPEN_MS);
+    expect_screen(&t, "GPTQ w3", OPEN_MS);
+    expect_screen(&t, "RTN w4", OPEN_MS);
+    expect_screen(&t, "relative error per layer", OPEN_MS);
+    keys(&t, "Enter");
+    expect_screen(&t, "block 0 self_attn.q_proj", OPEN_MS);   /* Inspect, on the run chosen */
+    /* Models: a run folder typed into the browser opens into Inspect, not the Budget */
+    keys(&t, "1 o");
+    expect_screen(&t, "Open a model", OPEN_MS);
+    keys(&t, ": C-u");
+    char k[400];
+    snprintf(k, sizeof k, "'%s' Enter", run[0]);
+    keys(&t, k);
+    expect_screen(&t, "EnterFull", OPEN_MS);   /* Inspect's bottom bar */
+    char *s = screen(&t);
+    cr_expect(strstr(s, "Layers") && !strstr(s, "Method and budget"), "not on Inspect:\n%s", s);
+    free(s);
+    cr_expect(!file_exists(t.dir, "quench-runs"), "a new run was started");
     keys(&t, "q");
     expect_exit(&t, 0);
     stop(&t);
