@@ -315,6 +315,7 @@ static void launch_run(qn_app *app, qn_job_quantize *j, const char *label, bool 
     r->n_blocks = app->info ? app->info->cfg.n_layers : 0;
     r->projected_bits = app->info ? qn_quant_projected_bits(&j->job.config, &app->info->shape, NULL) : 0;
     r->t_start = qn_now();
+    r->paused_at = paused ? r->t_start : 0;
     r->block = -1;
     app->insp.sel = 0;
     app->insp.run_gen++;
@@ -399,13 +400,25 @@ void qn_app_pause_run(qn_app *app)
     if (!app->run.worker) return;
     bool p = !qn_worker_paused(app->run.worker);
     qn_worker_set_paused(app->run.worker, p);
+    qn_run *r = &app->run;
+    double now = qn_now();
+    if (p && !r->paused_at) r->paused_at = now;
+    if (!p && r->paused_at) { r->paused_total += now - r->paused_at; r->paused_at = 0; }
     qn_app_log(app, QN_LOG_INFO, p ? "paused" : "resumed");
+}
+
+double qn_app_run_active(const qn_run *r, double now)
+{
+    double a = now - r->t_start - r->paused_total - (r->paused_at && now > r->paused_at ? now - r->paused_at : 0);
+    return a > 0 ? a : 0;
 }
 
 void qn_app_step_run(qn_app *app)
 {
     if (!app->run.worker) return;
     qn_worker_step(app->run.worker);
+    qn_run *r = &app->run;
+    if (r->paused_at) { r->paused_total += qn_now() - r->paused_at; r->paused_at = 0; }
 }
 
 void qn_app_cancel_run(qn_app *app)

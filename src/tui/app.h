@@ -96,6 +96,8 @@ typedef struct {
     int64_t          done, total;
     double           value;
     double           t_start, t_end, t_last_layer;
+    double           paused_total;      /* seconds spent paused so far */
+    double           paused_at;         /* when the current pause began; 0 while running */
     double           conv[QN_CONV_MAX]; /* AQLM relative loss per round, current layer */
     size_t           n_conv;
     char             errmsg[512];
@@ -210,6 +212,8 @@ void qn_app_resume_run(qn_app *app);
 /* Shows a run folder from disk on the Run screen (then Inspect and Evaluate use it). */
 void qn_app_open_run(qn_app *app, const char *dir);
 void qn_app_pause_run(qn_app *app);
+/* Seconds the run has been working at time now: paused time excluded. */
+double qn_app_run_active(const qn_run *r, double now);
 void qn_app_step_run(qn_app *app);
 void qn_app_cancel_run(qn_app *app);
 void qn_app_inspect_layer(qn_app *app, size_t index);

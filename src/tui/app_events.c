@@ -73,6 +73,8 @@ static void run_event(qn_app *app, qn_msg *m)
         m->layer_done = NULL;
         r->t_last_layer = qn_now();
         r->n_conv = 0;
+        /* a step ends paused after its layer */
+        if (r->worker && qn_worker_paused(r->worker) && !r->paused_at) r->paused_at = r->t_last_layer;
         break;
     case QN_EV_WARNING:
         qn_app_log(app, QN_LOG_WARN, "%s", m->text ? m->text : m->stage);

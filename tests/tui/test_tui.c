@@ -293,8 +293,13 @@ Test(tui, quantize_step_cancel_run_and_evaluate, .timeout = 180)
     keys(&t, "S");
     expect_screen(&t, "paused", RUN_MS);
     expect_screen(&t, "pResume", OPEN_MS);   /* the bar says what p does now */
+    sleep(6);
     keys(&t, ".");
     expect_screen(&t, "1/35 layers", STEP_MS);
+    char *el = screen(&t), *at = strstr(el, "elapsed ");
+    cr_expect(at && at[9] != ':' && at[10] != ':' && atof(at + 8) < 5.0,
+              "elapsed counts the 6 s paused:\n%s", el);
+    free(el);
     keys(&t, ".");
     expect_screen(&t, "2/35 layers", STEP_MS);
     keys(&t, ".");
@@ -316,7 +321,11 @@ Test(tui, quantize_step_cancel_run_and_evaluate, .timeout = 180)
     expect_screen(&t, "Export PNG", OPEN_MS);
     keys(&t, "Enter");
     expect_screen(&t, "Picture written", RUN_MS);
-    cr_expect(file_exists(t.dir, "stories260K-b4-down_proj-weights.png"), "the PNG was not written");
+    char pngs[300];
+    snprintf(pngs, sizeof pngs, "ls %s/quench-runs/*/stories260K-b4-down_proj-weights.png 2>/dev/null", t.dir);
+    char *found = slurp(pngs);
+    cr_expect(found[0], "the PNG was not written into the run folder");
+    free(found);
     keys(&t, "Enter");
     keys(&t, "5");
     expect_screen(&t, "Perplexity", OPEN_MS);
