@@ -187,7 +187,7 @@ qn_status qn_app_init(qn_app *app, const char *argv0, qn_err *err)
     app->eval.ppl_value[0] = app->eval.ppl_value[1] = NAN;
     app->eval.ctx = 256;
     app->eval.chunks = 16;
-    app->eval.temperature = 0.8f;
+    app->eval.temperature = 0.0f;   /* greedy: the two models compared on equal terms */
     app->eval.n_new = 96;
     snprintf(app->eval.prompt, sizeof app->eval.prompt, "Once upon a time");
     qn_err e = { 0 };
@@ -234,6 +234,7 @@ void qn_app_done(qn_app *app)
     for (size_t i = 0; i < app->run.n_layers; i++) qn_ui_layer_free(app->run.layers[i]);
     free(app->run.layers);
     free(app->eval.gen_out);
+    free(app->eval.gen_first);
     qn_model_info_free(app->info);
     qn_browser_free(app->browser);
     for (int i = 0; i < QN_SCR_COUNT; i++)
@@ -541,10 +542,17 @@ void qn_app_start_gen(qn_app *app)
     }
     qn_job_gen *j = calloc(1, sizeof *j);
     if (!j) return;
-    snprintf(j->model, sizeof j->model, "%s", ev->gen_compressed ? comp : comp ? app->run.model : app->info->path);
+    if (!ev->gen_second) {   /* a new generation: both models when there is a compressed one */
+        ev->gen_pair = comp && !ev->gen_compressed;
+        ev->gen_seed = (uint64_t)time(NULL);
+        free(ev->gen_first);
+        ev->gen_first = NULL;
+        ev->gen_first_len = 0;
+    }
+    bool compressed = ev->gen_compressed || ev->gen_second;
+    snprintf(j->model, sizeof j->model, "%s", compressed ? comp : comp ? app->run.model : app->info->path);
     snprintf(j->prompt, sizeof j->prompt, "%s", ev->prompt);
-    j->opts = (qn_gen_opts){ .n_new = ev->n_new, .temperature = ev->temperature, .top_p = 0.9f,
-                             .seed = (uint64_t)time(NULL) };
+    j->opts = (qn_gen_opts){ .n_new = ev->n_new, .temperature = ev->temperature, .top_p = 0.9f, .seed = ev->gen_seed };
     ev->gen_len = 0;
     if (ev->gen_out) ev->gen_out[0] = 0;
     snprintf(ev->gen_status, sizeof ev->gen_status, "loading %s", qn_app_basename(j->model));

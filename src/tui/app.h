@@ -123,6 +123,7 @@ typedef struct {
     char   text[64];
     size_t ctx;
     double ppl;
+    double ppl_pm;                      /* its standard error, in perplexity */
     size_t tokens;
     double seconds;
 } qn_eval_row;
@@ -148,6 +149,12 @@ typedef struct {
     char         *gen_out;              /* streamed text, malloc'd */
     size_t        gen_len, gen_cap;
     char          gen_status[128];
+    /* side by side: with a compressed model, g generates from the original,
+       then from the compressed one with the same seed */
+    bool          gen_pair, gen_second;
+    uint64_t      gen_seed;
+    char         *gen_first;            /* the original's text, once the second starts; malloc'd */
+    size_t        gen_first_len;
 } qn_eval;
 
 /* ---- the app --------------------------------------------------------------- */

@@ -119,6 +119,7 @@ static void add_row(qn_app *app, int i, const qn_job_ppl *j)
     snprintf(row->text, sizeof row->text, "%s", qn_app_basename(j->text));
     row->ctx = j->opts.ctx;
     row->ppl = j->result[i].ppl;
+    row->ppl_pm = j->result[i].ppl * j->result[i].nll_stderr;
     row->tokens = j->result[i].tokens;
     row->seconds = j->result[i].seconds;
 }
@@ -170,6 +171,18 @@ static void gen_msg(qn_app *app, qn_msg *m)
         }
         free(ev->gen_job);
         ev->gen_job = NULL;
+        bool was_second = ev->gen_second;
+        ev->gen_second = false;
+        if (m->status == QN_OK && ev->gen_pair && !was_second) {
+            /* the original's text stays on the left; the compressed model goes next */
+            free(ev->gen_first);
+            ev->gen_first = ev->gen_out;
+            ev->gen_first_len = ev->gen_len;
+            ev->gen_out = NULL;
+            ev->gen_len = ev->gen_cap = 0;
+            ev->gen_second = true;
+            qn_app_start_gen(app);
+        }
         return;
     }
     if (m->kind == QN_EV_TOKEN && m->text) {

@@ -331,8 +331,22 @@ Test(tui, quantize_step_cancel_run_and_evaluate, .timeout = 180)
     expect_screen(&t, "Perplexity", OPEN_MS);
     keys(&t, "p");
     expect_screen(&t, "%)", RUN_MS);   /* the compressed model's change against the original */
+    expect_screen(&t, "+/-", OPEN_MS);   /* the results table gives each perplexity's error */
     keys(&t, "g");
     expect_screen(&t, "tokens/s", RUN_MS);
+    /* both models, same prompt and seed, side by side: greedy, so the texts start alike */
+    expect_screen(&t, "original", OPEN_MS);
+    for (int waited = 0; waited < RUN_MS; waited += 100) {
+        char *g = screen(&t);
+        char *second = strstr(g, "Once upon a time");
+        bool both = second && strstr(second + 1, "Once upon a time") && strstr(g, "tokens/s");
+        free(g);
+        if (both) break;
+        usleep(100 * 1000);
+    }
+    char *gs = screen(&t), *first = strstr(gs, "Once upon a time");
+    cr_expect(first && strstr(first + 1, "Once upon a time"), "not two generations side by side:\n%s", gs);
+    free(gs);
     keys(&t, "q");
     expect_exit(&t, 0);
     stop(&t);
