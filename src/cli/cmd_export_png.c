@@ -26,12 +26,7 @@ static const char k_help[] =
     "Pictures of a run folder (quench quantize --out, quench quantize-layer --out) as PNG files with\n"
     "titles, axes and a colour scale. The folders of --out are created.\n"
     "\n"
-    "  --what KIND          weights: the layer's original weights,\n"
-    "                       error: (w - q)^2 * diag(H) per weight, outliers: SpQR's kept weights,\n"
-    "                       codebook: AQLM's codebooks and their usage, overview: relative error of\n"
-    "                       every layer, hessian: diag(H) of every layer, convergence: AQLM's loss per round\n"
-    "  --layer NAME         3.up_proj, 3.mlp.up_proj, model.layers.3.mlp.up_proj, blk.3.ffn_up\n"
-    "                                                                            default the worst layer\n"
+    QN_RUNPIC_HELP
     "                       all: every picture the run can make, as DIR/KIND[-LAYER].png\n"
     "  --out FILE.png|DIR   where to write                                       required\n"
     "  --width W, --height H   size in pixels                      default 900 wide (codebooks 1400)\n"

@@ -35,12 +35,7 @@ static const char k_help[] =
     "A run folder's picture on the terminal, in ANSI colours, for a shell without the workbench.\n"
     "Colours follow the terminal (NO_COLOR, COLORTERM, TERM); none when stdout is not a terminal.\n"
     "\n"
-    "  --what KIND          weights: the layer's original weights,\n"
-    "                       error: (w - q)^2 * diag(H) per weight, outliers: SpQR's kept weights,\n"
-    "                       codebook: AQLM's codebooks and their usage, overview: relative error of\n"
-    "                       every layer, hessian: diag(H) of every layer, convergence: AQLM's loss per round\n"
-    "  --layer NAME         3.up_proj, 3.mlp.up_proj, model.layers.3.mlp.up_proj, blk.3.ffn_up\n"
-    "                                                                            default the worst layer\n"
+    QN_RUNPIC_HELP
     "  --width COLS         columns                                  default the terminal's (or 80)\n"
     "  --colors MODE        truecolor, 256, 8 or mono                            default from the terminal\n"
     "  --ascii              ASCII characters and no colours (unless --colors says otherwise)\n"

@@ -270,3 +270,11 @@ void qn_w_lineedit(const qn_theme *t, int y, int x, int w, const qn_lineedit *e,
         }
     }
 }
+
+bool qn_w_list_click(qn_box box, size_t top, size_t n, int y, int x, size_t *sel)
+{
+    if (y < box.y || y >= box.y + box.h || x < box.x || x >= box.x + box.w) return false;
+    size_t row = top + (size_t)(y - box.y);
+    if (row < n) *sel = row;
+    return true;
+}

@@ -99,22 +99,6 @@ Test(conventions, presets_json_and_honest_bits)
     ts_run_free(&r);
 }
 
-Test(conventions, ppl_json_is_only_json)
-{
-    const char *args[] = { "ppl", TS_STORIES_HF, "--text", ts_shared("text/tinystories-valid-head.txt"), "--ctx", "128",
-                           "--protocol", "llamacpp", "--chunks", "3", "--json", NULL };
-    ts_run_result r = ts_run_quench(args);
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    json_t *j = json_loads(r.out, 0, NULL);
-    cr_assert(j, "stdout is not one JSON document: %s", r.out);
-    json_t *per = json_object_get(j, "chunk_ppl");
-    cr_expect_eq(json_array_size(per), 3);
-    cr_expect_float_eq(json_number_value(json_array_get(per, 2)), json_number_value(json_object_get(j, "ppl")), 1e-9);
-    cr_expect(strstr(r.err, "perplexity "), "the text goes to stderr: %s", r.err);
-    json_decref(j);
-    ts_run_free(&r);
-}
-
 /* A run to draw from, made once per test that needs it (small and quick). */
 static void small_run(char *dir, size_t cap, char *run, size_t run_cap)
 {
