@@ -56,12 +56,13 @@ $(TEST_BIN): $(TEST_OBJS) $(BUILD)/libquench.a
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -lcriterion -o $@
 
 # Tests run from the repository root; QN_SHARED points at the shared data and
-# QN_BIN at the binary the CLI tests drive.
+# QN_BIN at the binary the CLI tests drive. --verbose: a line as each test
+# starts and ends, so a long run shows its progress.
 QN_SHARED ?= $(abspath ../shared)
 # Idle OpenMP workers sleep (as quench sets for itself, engine/threads.h):
 # spinning ones make a busy machine's tests several times slower.
 test: $(TEST_BIN) $(BUILD)/quench
-	OMP_WAIT_POLICY=passive QN_SHARED=$(QN_SHARED) QN_BIN=$(abspath $(BUILD)/quench) $(TEST_BIN) --jobs 2 $(TEST_ARGS)
+	OMP_WAIT_POLICY=passive QN_SHARED=$(QN_SHARED) QN_BIN=$(abspath $(BUILD)/quench) $(TEST_BIN) --jobs 2 --verbose $(TEST_ARGS)
 	$(TEST_EXTRA)
 
 # Criterion counts a test as passed even when a sanitizer reported in it, so

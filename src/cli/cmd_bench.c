@@ -14,6 +14,22 @@
 
 static const char k_usage[] = "quench bench MODEL [-p PROMPT_TOKENS] [-n GEN_TOKENS] [-r REPS] [--threads T] [--json]";
 
+static const char k_help[] =
+    "usage: quench bench MODEL [-p N] [-n N] [-r K] [--threads T] [--json]\n"
+    "Prompt processing and decode speed in tokens/s (medians), the weight bytes read per token and\n"
+    "the memory-bandwidth bound measured in the same run.\n"
+    "MODEL: a Hugging Face folder, a quench run folder, a .gguf file or a llama2.c .bin.\n"
+    "\n"
+    "  -p N                 prompt tokens                                        default 512\n"
+    "  -n N                 generated tokens                                     default 128\n"
+    "  -r K                 repetitions (the median is reported)                 default 5\n"
+    "  --threads T          worker threads (0 = quench's default for this machine)  default 0\n"
+    "  --json               stdout holds one JSON object (pp_tps, tg_tps, bandwidth_gbps, ...)\n"
+    "\n"
+    "examples:\n"
+    "  quench bench assets/stories260K -p 256 -n 64 --threads 1\n"
+    "  quench bench runs/stories260K-spqr-3.6 --json\n";
+
 int qn_cmd_bench(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -30,8 +46,8 @@ int qn_cmd_bench(int argc, char **argv)
         case 'r': if (!qn_arg_size("bench", "-r", optarg, 1, 1000, &reps)) return 2; break;
         case 'T': if (!qn_arg_size("bench", "--threads", optarg, 0, 1024, &threads)) return 2; break;
         case 'j': json = true; break;
-        case 'h': printf("usage: %s\n", k_usage); return 0;
-        default: return qn_arg_usage_error("bench", k_usage, "bad option");
+        case 'h': return qn_arg_help(k_help);
+        default: return qn_arg_bad_option("bench", longopts, argc, argv);
         }
     }
     if (optind != argc - 1) return qn_arg_usage_error("bench", k_usage, "expected one MODEL");
@@ -46,10 +62,11 @@ int qn_cmd_bench(int argc, char **argv)
     if (qn_speed_measure(m, p, n, reps, &sp, &err)) {
         rc = qn_cli_fail("bench", &err);
     } else {
-        printf("model %s, threads %d\n", argv[optind], qn_kernels_threads());
-        printf("pp%zu: %.1f tokens/s   tg%zu: %.1f tokens/s   (median of %zu)\n", p, sp.pp_tps, n, sp.tg_tps, reps);
-        if (sp.peak_rss > 0) printf("peak resident set %.1f MiB\n", sp.peak_rss / 1048576.0);
-        printf("weights read per token %.0f bytes; memcpy bandwidth %.2f GB/s; decode reaches %.2f of the bandwidth bound\n",
+        FILE *h = json ? stderr : stdout;
+        fprintf(h, "model %s, threads %d\n", argv[optind], qn_kernels_threads());
+        fprintf(h, "pp%zu: %.1f tokens/s   tg%zu: %.1f tokens/s   (median of %zu)\n", p, sp.pp_tps, n, sp.tg_tps, reps);
+        if (sp.peak_rss > 0) fprintf(h, "peak resident set %.1f MiB\n", sp.peak_rss / 1048576.0);
+        fprintf(h, "weights read per token %.0f bytes; memcpy bandwidth %.2f GB/s; decode reaches %.2f of the bandwidth bound\n",
                sp.weight_bytes_per_token, sp.bandwidth / 1e9, sp.bandwidth_fraction);
         if (json) {
             json_t *o = json_pack("{s:s, s:i, s:I, s:f, s:I, s:f, s:f, s:f, s:f, s:f}", "model", argv[optind],

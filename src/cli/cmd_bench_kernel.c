@@ -15,6 +15,22 @@
 static const char k_usage[] = "quench bench-kernel --rows R --cols C --format FMT [--threads T] [--batch N] "
                               "[--reps K] [--warm] [--json]";
 
+static const char k_help[] =
+    "usage: quench bench-kernel --rows R --cols C --format FMT [options]\n"
+    "One compressed-weight kernel against OpenBLAS on the same random R x C matrix: seconds per\n"
+    "call (median), GB/s of weights read, the speedup, and the largest difference of the outputs.\n"
+    "\n"
+    "  --rows R, --cols C   matrix shape (output x input)                        required\n"
+    "  --format FMT         the compressed format (listed below)                 required\n"
+    "  --batch N            input vectors per call                               default 1\n"
+    "  --reps K             timed repetitions                                    default 10\n"
+    "  --warm               keep the weights in cache between calls              default off (cold)\n"
+    "  --threads T          worker threads (0 = quench's default for this machine)  default 0\n"
+    "  --json               stdout holds one JSON object\n"
+    "\n"
+    "examples:\n"
+    "  quench bench-kernel --rows 576 --cols 1536 --format aqlm-2x8 --threads 1\n";
+
 static void print_formats(FILE *fp)
 {
     fprintf(fp, "formats:");
@@ -45,8 +61,8 @@ int qn_cmd_bench_kernel(int argc, char **argv)
         case 'r': if (!qn_arg_size("bench-kernel", "--reps", optarg, 1, 10000, &o.reps)) return 2; break;
         case 'w': o.warm = true; break;
         case 'j': json = true; break;
-        case 'h': printf("usage: %s\n", k_usage); print_formats(stdout); return 0;
-        default: return qn_arg_usage_error("bench-kernel", k_usage, "bad option");
+        case 'h': qn_arg_help(k_help); print_formats(stdout); return 0;
+        default: return qn_arg_bad_option("bench-kernel", longopts, argc, argv);
         }
     }
     if (optind != argc) return qn_arg_usage_error("bench-kernel", k_usage, "unexpected argument '%s'", argv[optind]);

@@ -20,6 +20,22 @@ static const char k_usage[] =
     "         [--layer NAME] [--width W] [--height H] [--colormap viridis|magma|coolwarm|greys] --out FILE.png\n"
     "       quench export-png RUN --what all [--width W] [--height H] [--colormap viridis|magma|coolwarm|greys] --out DIR";
 
+static const char k_help[] =
+    "usage: quench export-png RUN --what KIND [--layer NAME] --out FILE.png [options]\n"
+    "       quench export-png RUN --what all --out DIR\n"
+    "Pictures of a run folder (quench quantize --out, quench quantize-layer --out) as PNG files with\n"
+    "titles, axes and a colour scale. The folders of --out are created.\n"
+    "\n"
+    QN_RUNPIC_HELP
+    "                       all: every picture the run can make, as DIR/KIND[-LAYER].png\n"
+    "  --out FILE.png|DIR   where to write                                       required\n"
+    "  --width W, --height H   size in pixels                      default 900 wide (codebooks 1400)\n"
+    "  --colormap NAME      viridis, magma, coolwarm or greys                    default the picture's\n"
+    "\n"
+    "examples:\n"
+    "  quench export-png runs/stories260K-spqr-3.6 --what outliers --layer 2.v_proj --out pics/outliers.png\n"
+    "  quench export-png runs/stories260K-spqr-3.6 --what all --out pics\n";
+
 enum { O_WHAT = 256, O_LAYER, O_WIDTH, O_HEIGHT, O_CMAP, O_OUT, O_HELP };
 
 static const struct option k_longopts[] = {
@@ -101,8 +117,8 @@ int qn_cmd_export_png(int argc, char **argv)
         case O_CMAP: cmap = optarg; break;
         case O_WIDTH: if (!qn_arg_size("export-png", "--width", optarg, 200, 16384, &width)) return 2; break;
         case O_HEIGHT: if (!qn_arg_size("export-png", "--height", optarg, 100, 16384, &height)) return 2; break;
-        case O_HELP: printf("usage: %s\n", k_usage); return 0;
-        default: return qn_arg_usage_error("export-png", k_usage, "bad option");
+        case O_HELP: return qn_arg_help(k_help);
+        default: return qn_arg_bad_option("export-png", k_longopts, argc, argv);
         }
     }
     if (optind != argc - 1) return qn_arg_usage_error("export-png", k_usage, "expected one RUN folder");
@@ -121,6 +137,7 @@ int qn_cmd_export_png(int argc, char **argv)
     qn_runpic p = { 0 };
     size_t n = 0;
     qn_status s = qn_run_open(&run, argv[optind], &err);
+    if (!s) s = qn_cli_make_dirs(out, kind < 0, &err);
     if (!s && kind >= 0) s = qn_runpic_prepare(&p, run, (qn_runpic_kind)kind, layer, &err);
     if (!s) s = qn_font_open(&font, NULL, &err);
     if (!s && kind < 0) s = write_all(run, font, &o, out, &n, &err);

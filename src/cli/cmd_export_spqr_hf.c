@@ -13,9 +13,17 @@
 
 static const char k_usage[] = "quench export-spqr-hf RUN OUTDIR";
 
+static const char k_help[] =
+    "usage: quench export-spqr-hf RUN OUTDIR\n"
+    "Rewrites a finished SpQR w3 16x16 run in the Hugging Face SpQR layout (what transformers' SpQR\n"
+    "integration reads; `quantize` also writes it into RUN/hf-spqr). No options.\n"
+    "\n"
+    "example:\n"
+    "  quench export-spqr-hf runs/stories260K-spqr-3.6 out/stories260K-spqr-hf\n";
+
 int qn_cmd_export_spqr_hf(int argc, char **argv)
 {
-    int early = qn_arg_positional("export-spqr-hf", k_usage, argc, argv, 2);
+    int early = qn_arg_positional_help("export-spqr-hf", k_usage, k_help, argc, argv, 2);
     if (early >= 0) return early;
     qn_err err = {0};
     qn_run_lock lock;   /* no quantize may rewrite RUN while it is read */

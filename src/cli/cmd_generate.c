@@ -19,6 +19,25 @@ static const char k_usage[] =
     "quench generate MODEL --prompt TEXT [-n N] [--temp T] [--top-p P] [--seed S] [--threads T] "
     "[--tokenizer PATH] [--ggml-numerics] [--quiet]";
 
+static const char k_help[] =
+    "usage: quench generate MODEL --prompt TEXT [options]\n"
+    "Streams the prompt and its continuation to stdout; the speed goes to stderr.\n"
+    "MODEL: a Hugging Face folder, a quench run folder, a .gguf or a llama2.c .bin.\n"
+    "\n"
+    "  --prompt TEXT        the start of the text (UTF-8)                    default empty\n"
+    "  -n N                 tokens to generate                               default 128\n"
+    "  --temp T             sampling temperature; 0 = greedy                 default 0.8\n"
+    "  --top-p P            nucleus sampling threshold                       default 0.9\n"
+    "  --seed S             sampler seed                                     default the clock\n"
+    "  --ggml-numerics      round as llama.cpp's CPU backend does (8-bit activations, f16 KV cache)\n"
+    "  --threads T          worker threads (0 = quench's default)            default 0\n"
+    "  --tokenizer PATH     tokenizer.json or tokenizer.bin when MODEL lacks one\n"
+    "  --quiet              no speed line on stderr\n"
+    "\n"
+    "examples:\n"
+    "  quench generate assets/stories260K --prompt \"Once upon a time\" --temp 0 -n 60\n"
+    "  quench generate runs/stories260K-spqr-3.6 --prompt \"Lily\" --seed 7 -n 40\n";
+
 int qn_cmd_generate(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -45,8 +64,8 @@ int qn_cmd_generate(int argc, char **argv)
         case 'z': tokenizer = optarg; break;
         case 'q': quiet = true; break;
         case 'g': ggml = true; break;
-        case 'h': printf("usage: %s\n", k_usage); return 0;
-        default: return qn_arg_usage_error("generate", k_usage, "bad option");
+        case 'h': return qn_arg_help(k_help);
+        default: return qn_arg_bad_option("generate", longopts, argc, argv);
         }
     }
     if (optind != argc - 1) return qn_arg_usage_error("generate", k_usage, "expected one MODEL");

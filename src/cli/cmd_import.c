@@ -13,9 +13,17 @@
 
 static const char k_usage[] = "quench import-llama2c MODEL.bin TOKENIZER.bin OUTDIR";
 
+static const char k_help[] =
+    "usage: quench import-llama2c MODEL.bin TOKENIZER.bin OUTDIR\n"
+    "Converts a llama2.c checkpoint and its tokenizer into a Hugging Face folder (config.json,\n"
+    "model.safetensors, tokenizer.json) that quench and transformers load. No options.\n"
+    "\n"
+    "example:\n"
+    "  quench import-llama2c ../shared/models/stories260K/stories260K.bin ../shared/models/stories260K/tok512.bin out/stories260K\n";
+
 int qn_cmd_import_llama2c(int argc, char **argv)
 {
-    int early = qn_arg_positional("import-llama2c", k_usage, argc, argv, 3);
+    int early = qn_arg_positional_help("import-llama2c", k_usage, k_help, argc, argv, 3);
     if (early >= 0) return early;
     const char *model = argv[1], *tokpath = argv[2], *out = argv[3];
     qn_err err = {0};

@@ -21,6 +21,18 @@
 
 static const char k_usage[] = "quench inspect MODEL [--json]";
 
+static const char k_help[] =
+    "usage: quench inspect MODEL [--json]\n"
+    "Architecture, parameter count, every tensor's dtype and shape, size on disk; for a quench run\n"
+    "folder its quantization too.\n"
+    "MODEL: a Hugging Face folder, a quench run folder, a .gguf file or a llama2.c .bin.\n"
+    "\n"
+    "  --json               stdout holds one JSON object (architecture, parameters, tensors[], ...)\n"
+    "\n"
+    "examples:\n"
+    "  quench inspect assets/stories260K\n"
+    "  quench inspect ../shared/models/smollm2-135m/SmolLM2-135M-Instruct.Q4_1.gguf --json\n";
+
 static qn_status gguf_tensors(const char *path, qn_tensor_list *l, qn_err *err)
 {
     qn_gguf_file *f = NULL;
@@ -134,8 +146,8 @@ int qn_cmd_inspect(int argc, char **argv)
     optind = 1;
     while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         if (ch == 'j') json = true;
-        else if (ch == 'h') { printf("usage: %s\n", k_usage); return 0; }
-        else return qn_arg_usage_error("inspect", k_usage, "bad option");
+        else if (ch == 'h') return qn_arg_help(k_help);
+        else return qn_arg_bad_option("inspect", longopts, argc, argv);
     }
     if (optind != argc - 1) return qn_arg_usage_error("inspect", k_usage, "expected one MODEL");
     const char *path = argv[optind];

@@ -16,6 +16,19 @@
 
 static const char k_usage[] = "quench logits MODEL --text TEXT [--top K] [--json]";
 
+static const char k_help[] =
+    "usage: quench logits MODEL --text TEXT [--top K] [--json]\n"
+    "Next-token logits after every position of TEXT (BOS added as the model's tokenizer does), for\n"
+    "comparing with other runtimes.\n"
+    "MODEL: a Hugging Face folder, a quench run folder, a .gguf file or a llama2.c .bin.\n"
+    "\n"
+    "  --text TEXT          the text (UTF-8)                                     required\n"
+    "  --top K              tokens listed per position                           default 5\n"
+    "  --json               stdout holds one JSON object: ids, logits (every position, whole vocabulary)\n"
+    "\n"
+    "examples:\n"
+    "  quench logits assets/stories260K --text \"Once upon a time\" --top 3\n";
+
 static void print_top(const qn_model *m, const float *l, size_t vocab, size_t k)
 {
     /* k scans over a copy: simple, and k is small */
@@ -46,8 +59,8 @@ int qn_cmd_logits(int argc, char **argv)
         case 't': text = optarg; break;
         case 'k': if (!qn_arg_size("logits", "--top", optarg, 1, 1000, &top)) return 2; break;
         case 'j': json = true; break;
-        case 'h': printf("usage: %s\n", k_usage); return 0;
-        default: return qn_arg_usage_error("logits", k_usage, "bad option");
+        case 'h': return qn_arg_help(k_help);
+        default: return qn_arg_bad_option("logits", longopts, argc, argv);
         }
     }
     if (optind != argc - 1 || !text) return qn_arg_usage_error("logits", k_usage, "expected MODEL and --text TEXT");

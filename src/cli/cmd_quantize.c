@@ -1,7 +1,9 @@
 /* cmd_quantize.c: `quench quantize MODEL (--preset NAME | --method M [options])
    --calib TEXT [--nsamples N] [--seqlen L] [--seed S] --out DIR [--force]`
    and `quench quantize --resume DIR`; `quench presets MODEL` lists the presets
-   with the projected size of that model. One line per quantized layer. */
+   with the projected size of that model. One line per quantized layer; with
+   --json, stdout holds JSON Lines only: one object per layer, then a final
+   object (bits, size, seconds, and ppl when --ppl asked for it). */
 #include "cli/commands.h"
 
 #include <getopt.h>
@@ -10,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli/args.h"
 #include "cli/interrupt.h"
@@ -20,7 +23,10 @@
 #include "engine/fileio.h"
 #include "engine/json_file.h"
 #include "engine/finetune.h"
+#include "engine/ppl.h"
+#include "engine/qmethod.h"
 #include "engine/quantize.h"
+#include "engine/run_folder.h"
 #include "engine/spqr_hf.h"
 
 static const char k_usage[] =
@@ -33,6 +39,77 @@ static const char k_usage[] =
     "         [--nsamples N] [--seqlen L] [--seed S] [--eval-ctx C] [--threads T] [--force] [--json]\n"
     "       quench quantize --resume DIR [--threads T]";
 
+static const char k_help[] =
+    "usage: quench quantize MODEL --preset NAME --calib TEXT --out DIR [options]\n"
+    "       quench quantize MODEL --method rtn|gptq|spqr|aqlm [method options] --calib TEXT --out DIR\n"
+    "       quench quantize --resume DIR\n"
+    "Compresses every linear of MODEL block by block, calibrated on TEXT, into the run folder DIR\n"
+    "(created with its parents; quench loads it back: ppl, generate, show, export-png, the workbench).\n"
+    "\n"
+    "  --preset NAME        a preset (below; `quench presets MODEL` shows their size on a model)\n"
+    "  --method M           rtn, gptq, spqr or aqlm, starting from that method's first preset\n"
+    "  --calib TEXT         calibration text (UTF-8)                                  required\n"
+    "  --out DIR            the run folder                                            required\n"
+    "  --force              replace DIR when it holds a run\n"
+    "  --resume DIR         continue a stopped run from its last finished block\n"
+    "  --nsamples N         calibration windows                                       default 128\n"
+    "  --seqlen L           tokens per calibration window                             default 128\n"
+    "  --seed S             seed for choosing the windows                             default 0\n"
+    "  --eval-ctx C         keep windows off what llama.cpp's ppl at ctx C scores (0 = anywhere)  default 256\n"
+    "  --ppl FILE           afterwards, perplexity of the result on FILE (llama.cpp protocol)\n"
+    "  --ppl-ctx N          ... at this context                                       default 256\n"
+    "  --ppl-chunks K       ... over the first K windows (0 = all)                    default 0\n"
+    "  --finetune           aqlm: Adam on codebooks, scales and norms after each block     default off\n"
+    "  --finetune-max-epochs E, --finetune-lr LR (1e-4), --finetune-batch-size B (8),\n"
+    "  --finetune-relative-mse-tolerance T (0.01)   the research code's finetune options\n"
+    "  --threads T          worker threads (0 = quench's default for this machine)   default 0\n"
+    "  --json               stdout holds JSON Lines only: one object per layer, then a final one\n"
+    "                       (out, method, bits, size_bytes, seconds, ppl when --ppl is given)\n"
+    "rtn/gptq/spqr:\n"
+    "  --wbits B            bits per weight code                                      preset's\n"
+    "  --groupsize G        weights per scale group (spqr: beta1; 0 = whole row)      preset's\n"
+    "  --percdamp P         Hessian damping, relative to its mean diagonal     preset's (gptq 0.01, spqr 1)\n"
+    "  --act-order          quantize columns by decreasing Hessian diagonal\n"
+    "  --permutation-order identity|act_order   the same, spelled as the SpQR code\n"
+    "spqr:\n"
+    "  --qq-groupsize B2    statistics per group of B2 (beta2)                        preset's\n"
+    "  --qq-scale-bits B, --qq-zero-bits B      bits of the quantized scales/zeros    preset's (3)\n"
+    "  --outlier-threshold TAU|inf              outlier threshold tau                 preset's\n"
+    "  --plain-stats        the research code's statistics, without quench's refinement\n"
+    "aqlm:\n"
+    "  --codebooks M --codebook-bits B --group G   M codebooks of 2^B codes over groups of G weights\n"
+    "  --beam K             beam width of the code search                             preset's\n"
+    "  --tol T              relative loss improvement that ends the rounds            preset's\n"
+    "\n"
+    "examples:\n"
+    "  quench quantize assets/stories260K --preset spqr-3.6 --calib ../shared/text/tinystories-valid-head.txt --out runs/s-spqr\n"
+    "  quench quantize assets/stories260K --method gptq --wbits 3 --groupsize 64 --calib TEXT --out runs/g3 --json\n"
+    "  quench quantize --resume runs/s-spqr\n";
+
+static void print_presets_brief(void)
+{
+    size_t n;
+    const qn_preset *p = qn_presets(&n);
+    printf("\npresets:\n");
+    for (size_t i = 0; i < n; i++) printf("  %-24s %s\n", p[i].name, p[i].summary);
+}
+
+/* "unknown preset 'x'; did you mean 'y'?" */
+static int unknown_preset(const char *cmd, const char *name)
+{
+    size_t n;
+    const qn_preset *p = qn_presets(&n);
+    const char *names[64];
+    for (size_t i = 0; i < n && i < 64; i++) names[i] = p[i].name;
+    const char *near = qn_arg_nearest(name, names, n < 64 ? n : 64);
+    fprintf(stderr, "quench %s: unknown preset '%s'", cmd, name);
+    if (near) fprintf(stderr, "; did you mean '%s'?", near);
+    fprintf(stderr, "\npresets:");
+    for (size_t i = 0; i < n; i++) fprintf(stderr, " %s", p[i].name);
+    fprintf(stderr, "\n");
+    return 2;
+}
+
 typedef struct { qn_cli_progress prog; bool json; } run_view;
 
 static void on_event(void *ctx, const qn_event *ev)
@@ -41,10 +118,20 @@ static void on_event(void *ctx, const qn_event *ev)
     if (ev->kind == QN_EV_LAYER_DONE && ev->payload) {
         const qn_calib_layer_event *le = ev->payload;
         const qn_layer_result *r = le->result;
+        const char *part = strchr(le->name + strlen("model.layers."), '.') + 1;
         qn_cli_progress_clear(&v->prog);
-        printf("block %3d %-26s rel.err %.5f  bits %.3f  outliers %6zu  %6.2fs\n", le->block,
-               strchr(le->name + strlen("model.layers."), '.') + 1, r->relative_error, r->bits, r->n_outliers,
-               r->seconds);
+        if (v->json) {
+            json_t *o = json_pack("{s:s, s:i, s:s, s:I, s:I, s:f, s:f, s:I, s:f}", "event", "layer", "block",
+                                  le->block, "name", le->name, "d_out", (json_int_t)le->d_out, "d_in",
+                                  (json_int_t)le->d_in, "relative_error", r->relative_error, "bits", r->bits,
+                                  "outliers", (json_int_t)r->n_outliers, "seconds", r->seconds);
+            json_dumpf(o, stdout, JSON_COMPACT | JSON_REAL_PRECISION(10));
+            json_decref(o);
+            putchar('\n');
+        } else {
+            printf("block %3d %-26s rel.err %.5f  bits %.3f  outliers %6zu  %6.2fs\n", le->block, part,
+                   r->relative_error, r->bits, r->n_outliers, r->seconds);
+        }
         fflush(stdout);
         return;
     }
@@ -71,7 +158,7 @@ static void on_event(void *ctx, const qn_event *ev)
 /* Option ids past the ASCII range. */
 enum { O_PRESET = 256, O_METHOD, O_CALIB, O_OUT, O_WBITS, O_GROUP, O_DAMP, O_ACT, O_PERM, O_QQG, O_QQS, O_QQZ,
        O_TAU, O_NS, O_SL, O_SEED, O_EVAL, O_THREADS, O_FORCE, O_RESUME, O_JSON, O_HELP,
-       O_CODEBOOKS, O_CBBITS, O_AGROUP, O_BEAM, O_TOL, O_PLAIN, O_FT, O_FT_EPOCHS, O_FT_LR, O_FT_BATCH, O_FT_TOL };
+       O_CODEBOOKS, O_CBBITS, O_AGROUP, O_BEAM, O_TOL, O_PLAIN, O_FT, O_FT_EPOCHS, O_FT_LR, O_FT_BATCH, O_FT_TOL, O_PPL, O_PPL_CTX, O_PPL_CHUNKS };
 
 static bool apply_option(int ch, const char *v, qn_quant_config *q)
 {
@@ -135,7 +222,55 @@ static const struct option k_longopts[] = {
     { "tol", required_argument, 0, O_TOL }, { "finetune", no_argument, 0, O_FT },
     { "finetune-max-epochs", required_argument, 0, O_FT_EPOCHS }, { "finetune-lr", required_argument, 0, O_FT_LR },
     { "finetune-batch-size", required_argument, 0, O_FT_BATCH },
-    { "finetune-relative-mse-tolerance", required_argument, 0, O_FT_TOL }, { 0, 0, 0, 0 } };
+    { "finetune-relative-mse-tolerance", required_argument, 0, O_FT_TOL }, { "ppl", required_argument, 0, O_PPL },
+    { "ppl-ctx", required_argument, 0, O_PPL_CTX }, { "ppl-chunks", required_argument, 0, O_PPL_CHUNKS },
+    { 0, 0, 0, 0 } };
+
+/* Perplexity of the finished run folder on a text, llama.cpp's protocol. */
+static qn_status run_ppl(const char *dir, const char *text, size_t ctx, size_t chunks, qn_cli_progress *prog,
+                         double *ppl, qn_err *err)
+{
+    qn_model *m = NULL;
+    qn_model_opts mo = { .sink = qn_cli_progress_sink(prog) };
+    int32_t *tokens = NULL;
+    size_t n = 0;
+    qn_ppl_result res = { 0 };
+    qn_ppl_opts po = { .protocol = QN_PPL_LLAMACPP, .ctx = ctx, .max_chunks = chunks };
+    qn_status s = qn_model_open(&m, dir, &mo, err);
+    if (!s) s = qn_ppl_tokenize_file(m, text, &tokens, &n, err);
+    if (!s) s = qn_ppl_run(m, tokens, n, &po, qn_cli_progress_sink(prog), qn_cli_interrupt_install(), &res, err);
+    qn_cli_progress_clear(prog);
+    if (!s) *ppl = res.ppl;
+    free(tokens);
+    qn_model_close(m);
+    return s;
+}
+
+/* The final --json object: what the run folder says about itself. */
+static void print_summary_json(const qn_quantize_job *job, const char *preset, double seconds, const char *hf,
+                               double ppl, size_t ppl_ctx)
+{
+    json_t *o = json_pack("{s:s, s:o, s:s, s:f}", "event", "done", "out", qn_json_text(job->out_dir), "method",
+                          qn_method_name(job->config.method), "seconds", seconds);
+    if (preset) json_object_set_new(o, "preset", json_string(preset));
+    qn_run_folder *run = NULL;
+    qn_err err = { 0 };
+    if (qn_run_open(&run, job->out_dir, &err) == QN_OK && isfinite(qn_run_get_info(run)->bits))
+        json_object_set_new(o, "bits", json_real(qn_run_get_info(run)->bits));
+    qn_run_close(run);
+    char path[4200];
+    struct stat st;
+    if (qn_path_join(path, sizeof path, job->out_dir, "model.safetensors") && stat(path, &st) == 0)
+        json_object_set_new(o, "size_bytes", json_integer((json_int_t)st.st_size));
+    if (hf) json_object_set_new(o, "hf_spqr", qn_json_text(hf));
+    if (isfinite(ppl)) {
+        json_object_set_new(o, "ppl", json_real(ppl));
+        json_object_set_new(o, "ppl_ctx", json_integer((json_int_t)ppl_ctx));
+    }
+    json_dumpf(o, stdout, JSON_COMPACT | JSON_REAL_PRECISION(10));
+    putchar('\n');
+    json_decref(o);
+}
 
 /* Starting point for --method without a preset: the first preset of that method. */
 static bool method_defaults(const char *name, qn_quant_config *q)
@@ -151,8 +286,8 @@ static bool method_defaults(const char *name, qn_quant_config *q)
 
 int qn_cmd_quantize(int argc, char **argv)
 {
-    const char *preset = NULL, *method = NULL, *calib = NULL, *out = NULL, *resume = NULL;
-    size_t threads = 0;
+    const char *preset = NULL, *method = NULL, *calib = NULL, *out = NULL, *resume = NULL, *ppl_text = NULL;
+    size_t threads = 0, ppl_ctx = 256, ppl_chunks = 0;
     bool force = false, json = false;
     /* options are applied after the preset, whatever their order on the line */
     int opt_ch[64];
@@ -170,8 +305,11 @@ int qn_cmd_quantize(int argc, char **argv)
         case O_FORCE: force = true; break;
         case O_RESUME: resume = optarg; break;
         case O_JSON: json = true; break;
-        case O_HELP: printf("usage: %s\n", k_usage); return 0;
-        case '?': return qn_arg_usage_error("quantize", k_usage, "bad option");
+        case O_PPL: ppl_text = optarg; break;
+        case O_PPL_CTX: if (!qn_arg_size("quantize", "--ppl-ctx", optarg, 2, 1 << 20, &ppl_ctx)) return 2; break;
+        case O_PPL_CHUNKS: if (!qn_arg_size("quantize", "--ppl-chunks", optarg, 0, 1 << 30, &ppl_chunks)) return 2; break;
+        case O_HELP: qn_arg_help(k_help); print_presets_brief(); return 0;
+        case '?': return qn_arg_bad_option("quantize", k_longopts, argc, argv);
         default:
             if (n_opts == 64) return qn_arg_usage_error("quantize", k_usage, "too many options");
             opt_ch[n_opts] = ch;
@@ -192,7 +330,7 @@ int qn_cmd_quantize(int argc, char **argv)
         if (!!preset == !!method) return qn_arg_usage_error("quantize", k_usage, "give one of --preset or --method");
         if (preset) {
             const qn_preset *p = qn_preset_find(preset);
-            if (!p) return qn_arg_usage_error("quantize", k_usage, "unknown preset '%s' (quench presets MODEL lists them)", preset);
+            if (!p) return unknown_preset("quantize", preset);
             job.config = p->config;
         } else if (!method_defaults(method, &job.config)) {
             return 2;
@@ -203,6 +341,7 @@ int qn_cmd_quantize(int argc, char **argv)
         job.calib = calib;
         job.out_dir = out;
         job.force = force;
+        if (qn_cli_make_dirs(out, false, &err)) return qn_cli_fail("quantize", &err);
     }
     qn_kernels_set_threads((int)threads);
     run_view view = { .json = json };
@@ -219,39 +358,104 @@ int qn_cmd_quantize(int argc, char **argv)
     char hf[4200], hf_config[4300];
     bool has_hf = qn_path_join(hf, sizeof hf, job.out_dir, QN_SPQR_HF_DIR) &&
                   qn_path_join(hf_config, sizeof hf_config, hf, "config.json") && qn_path_exists(hf_config);
-    printf("wrote %s (%s) in %.1f s\n", job.out_dir, qn_method_name(job.config.method), seconds);
-    if (has_hf) printf("wrote %s (the Hugging Face SpQR layout, for transformers)\n", hf);
-    if (json) {
-        json_t *o = json_pack("{s:o, s:f}", "out", qn_json_text(job.out_dir), "seconds", seconds);
-        if (has_hf) json_object_set_new(o, "hf_spqr", qn_json_text(hf));
-        json_dumpf(o, stdout, JSON_COMPACT);
-        putchar('\n');
-        json_decref(o);
+    FILE *human = json ? stderr : stdout;
+    fprintf(human, "wrote %s (%s) in %.1f s\n", job.out_dir, qn_method_name(job.config.method), seconds);
+    if (has_hf) fprintf(human, "wrote %s (the Hugging Face SpQR layout, for transformers)\n", hf);
+    double ppl = NAN;
+    if (ppl_text) {
+        if (run_ppl(job.out_dir, ppl_text, ppl_ctx, ppl_chunks, &view.prog, &ppl, &err))
+            return qn_cli_fail("quantize", &err);
+        fprintf(human, "perplexity %.4f on %s (ctx %zu, llamacpp protocol)\n", ppl, ppl_text, ppl_ctx);
     }
+    if (json) print_summary_json(&job, preset, seconds, has_hf ? hf : NULL, ppl, ppl_ctx);
     return 0;
+}
+
+static const char k_presets_help[] =
+    "usage: quench presets MODEL [--json]\n"
+    "The compression presets with what they store on MODEL: bits per parameter of the quantized\n"
+    "linears (codes, scales, codebooks: everything counted; SpQR outliers excluded, they depend on\n"
+    "the data), the projected size of the whole model (the other tensors at fp16) and the ratio to\n"
+    "fp16. A preset's name says its bits on a large model; on a small one codebooks and statistics\n"
+    "weigh more, and a preset that stores more than 16 bits per parameter is marked.\n"
+    "AQLM groups that do not divide the model's widths are fitted (the group used is shown).\n"
+    "\n"
+    "  --json               stdout holds one JSON object: model, fp16_bytes, presets[]\n"
+    "                       (name, method, summary, bits, bytes, vs_fp16, group, above_fp16)\n"
+    "\n"
+    "examples:\n"
+    "  quench presets assets/stories260K\n"
+    "  quench presets ../shared/models/smollm2-135m/SmolLM2-135M-Instruct.Q4_1.gguf --json\n";
+
+/* A preset as it would run on m: its config fitted to the model's widths. */
+static qn_quant_config fitted_config(const qn_preset *p, const qn_model *m)
+{
+    qn_quant_config q = p->config;
+    const qn_config *c = &m->cfg;
+    size_t d_ins[3] = { (size_t)c->dim, (size_t)c->n_heads * c->head_dim, (size_t)c->hidden_dim };
+    bool changed;
+    qn_quant_config_fit(&q, d_ins, 3, &changed, NULL);
+    return q;
 }
 
 int qn_cmd_presets(int argc, char **argv)
 {
-    if (argc != 2) {
-        fprintf(stderr, "usage: quench presets MODEL\n");
-        return 2;
+    static const struct option longopts[] = { { "json", no_argument, 0, 'j' }, { "help", no_argument, 0, 'h' },
+                                              { 0, 0, 0, 0 } };
+    bool json = false;
+    int ch;
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 'j': json = true; break;
+        case 'h': return qn_arg_help(k_presets_help);
+        default: return qn_arg_bad_option("presets", longopts, argc, argv);
+        }
     }
+    if (optind != argc - 1) return qn_arg_usage_error("presets", "quench presets MODEL [--json]", "expected one MODEL");
     qn_cli_progress prog;
     qn_cli_progress_init(&prog);
-    qn_model *m = qn_cli_open_model("presets", argv[1], NULL, 0, &prog);
+    qn_model *m = qn_cli_open_model("presets", argv[optind], NULL, 0, &prog);
     if (!m) return 1;
     double fp16 = (double)qn_config_n_params(&m->cfg) * 2;
-    printf("%-24s %-6s %7s %12s %8s  %s\n", "preset", "method", "bits", "size", "vs fp16", "");
-    size_t n;
+    json_t *list = json_array();
+    if (!json) printf("%-24s %-6s %8s %12s %8s %6s  %s\n", "preset", "method", "bits", "size", "vs fp16", "group", "");
+    size_t n, above = 0;
     const qn_preset *p = qn_presets(&n);
     for (size_t i = 0; i < n; i++) {
         double bytes = 0, bits = qn_quant_projected_bits(&p[i].config, m, &bytes);
-        printf("%-24s %-6s %7.3f %12.0f %7.2fx  %s\n", p[i].name, qn_method_name(p[i].config.method), bits, bytes,
-               fp16 / bytes, p[i].summary);
+        qn_quant_config q = fitted_config(&p[i], m);
+        bool aqlm = q.method == QN_METHOD_AQLM, over = bits > 16;
+        size_t group = aqlm ? q.group : q.groupsize;
+        bool refit = aqlm && q.group != p[i].config.group;
+        above += over;
+        if (json) {
+            json_t *o = json_pack("{s:s, s:s, s:s, s:f, s:f, s:f, s:I, s:b}", "name", p[i].name, "method",
+                                  qn_method_name(q.method), "summary", p[i].summary, "bits", bits, "bytes", bytes,
+                                  "vs_fp16", fp16 / bytes, "group", (json_int_t)group, "above_fp16", over);
+            if (refit) json_object_set_new(o, "preset_group", json_integer((json_int_t)p[i].config.group));
+            json_array_append_new(list, o);
+            continue;
+        }
+        char gtext[24];
+        snprintf(gtext, sizeof gtext, refit ? "%zu*" : "%zu", group);
+        printf("%-24s %-6s %8.3f %12.0f %7.2fx %6s  %s%s\n", p[i].name, qn_method_name(q.method), bits, bytes,
+               fp16 / bytes, gtext, over ? "MORE BITS THAN FP16: " : "", p[i].summary);
     }
-    printf("(bits: per weight of the quantized linears, statistics included, SpQR outliers excluded;\n"
-           " size: the whole model with the unquantized tensors at fp16)\n");
+    if (json) {
+        json_t *o = json_pack("{s:s, s:f, s:o}", "model", argv[optind], "fp16_bytes", fp16, "presets", list);
+        json_dumpf(o, stdout, JSON_COMPACT | JSON_REAL_PRECISION(10));
+        putchar('\n');
+        json_decref(o);
+    } else {
+        json_decref(list);
+        printf("(bits: per weight of the quantized linears, statistics and codebooks included, SpQR outliers\n"
+               " excluded; size: the whole model with the unquantized tensors at fp16; group: weights per\n"
+               " scale (rtn/gptq/spqr) or per code (aqlm), * where fitted to this model's widths)\n");
+        if (above)
+            printf("warning: %zu preset(s) store more bits per parameter than fp16 on this model: their codebooks\n"
+                   "outweigh its layers; names like aqlm-2bit give the bits of the codes on large models\n", above);
+    }
     qn_model_close(m);
     return 0;
 }

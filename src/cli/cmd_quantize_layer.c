@@ -17,11 +17,13 @@
 #include <strings.h>
 
 #include "cli/args.h"
+#include "cli/layer_run.h"
 #include "cli/progress.h"
 #include "cli/session.h"
 #include "engine/aqlm.h"
 #include "engine/gptq.h"
 #include "engine/layer_file.h"
+#include "engine/qmethod.h"
 #include "engine/rtn.h"
 #include "engine/spqr.h"
 #include "kernels/linear.h"
@@ -31,7 +33,39 @@ static const char k_usage[] =
     "[--qq-groupsize|--beta2 N] [--qq-bits B] [--qq-scale-bits B] [--qq-zero-bits B] "
     "[--outlier-threshold TAU|inf] [--permutation-order identity|act_order] [--act-order] [--percdamp F] "
     "[--blocksize N] [--plain-stats] [--codebooks M --codebook-bits B --group G [--out-group 1] [--beam K] [--tol T] [--seed S]] "
-    "[--threads T] [--json]";
+    "[--threads T] [--out DIR [--name LINEAR]] [--json]";
+
+static const char k_help[] =
+    "usage: quench quantize-layer LAYER.safetensors --method rtn|gptq|spqr|aqlm [options]\n"
+    "Quantizes one layer file (tensors `weight` (d_out, d_in) and `hessian` (d_in, d_in), as the SpQR and\n"
+    "AQLM research code save them) and prints the relative error trace(dW H dW^T) / trace(W H W^T),\n"
+    "bits per weight, outliers and wall seconds. Options follow the SpQR code's main.py with dashes.\n"
+    "\n"
+    "  --method M           rtn, gptq, spqr or aqlm                                   required\n"
+    "  --wbits B            bits per weight code (rtn/gptq/spqr)                      default 4 (spqr 3)\n"
+    "  --groupsize|--beta1 N   weights per scale group (0 = whole row)                default 0 (spqr 16)\n"
+    "  --qq-groupsize|--beta2 N  spqr: statistics per group of N rows                 default 16\n"
+    "  --qq-bits B          spqr: bits of the quantized scales and zeros (16 = fp16)  default 3\n"
+    "  --qq-scale-bits B, --qq-zero-bits B   the two separately\n"
+    "  --outlier-threshold TAU|inf           spqr: outlier threshold tau              default 0.2\n"
+    "  --permutation-order identity|act_order, --act-order   default gptq identity, spqr act_order\n"
+    "  --percdamp F         Hessian damping relative to its mean diagonal             default 0.01 (spqr 1)\n"
+    "  --blocksize N        columns per GPTQ block                                    default 128\n"
+    "  --plain-stats        spqr: the research code's statistics, without refinement\n"
+    "  --codebooks M --codebook-bits B --group G   aqlm: M codebooks of 2^B codes, groups of G\n"
+    "  --out-group N, --beam K, --tol T, --seed S   aqlm: output group, beam width, stop tolerance, seed\n"
+    "  --threads T          worker threads (0 = quench's default for this machine)  default 0\n"
+    "  --out DIR            also write a run folder for this one layer (run.jsonl, stats.safetensors),\n"
+    "                       which show, export-png and the workbench's Inspect open (all but the\n"
+    "                       weights and error pictures: the original is in the layer file)\n"
+    "  --name LINEAR        the layer's name there                default from the file name\n"
+    "                       (x-b2-k_proj.safetensors: model.layers.2.self_attn.k_proj), else block 0 q_proj\n"
+    "  --json               stdout holds one JSON object (relative_error, bits, bits_stored, outliers,\n"
+    "                       outlier_fraction, seconds); the text goes to stderr\n"
+    "\n"
+    "examples:\n"
+    "  quench quantize-layer ../shared/layers/synthetic-r256.safetensors --method spqr --wbits 3 --beta1 16 --beta2 16\n"
+    "  quench quantize-layer ../shared/layers/synthetic-r256.safetensors --method aqlm --codebooks 1 --codebook-bits 8 --group 8 --json\n";
 
 /* Options a method may accept (a bit each), so a misplaced one is an error, not ignored. */
 enum {
@@ -57,6 +91,9 @@ typedef struct {
     qn_layer_result res;
     double          bits_stored;   /* everything in the compressed form (row pointers, permutation) */
     char            config[192];   /* what ran, for the text output */
+    qn_quant_config q;             /* the same, for a run folder's log (--out) */
+    qn_tensor_set  *stats;         /* --out: the method's statistics go here as "<base>.*"; else NULL */
+    const char     *base;          /* the layer's name in the run folder */
 } method_out;
 
 typedef qn_status (*method_run)(const layer_opts *o, const qn_layer_problem *p, qn_event_sink sink,
@@ -80,6 +117,7 @@ static qn_status run_rtn(const layer_opts *o, const qn_layer_problem *p, qn_even
     if (s != QN_OK) return s;
     out->bits_stored = qn_rtn_bits_stored(&L);
     snprintf(out->config, sizeof out->config, "rtn w%d groupsize %zu", ro.bits, ro.groupsize);
+    out->q = (qn_quant_config){ .method = QN_METHOD_RTN, .wbits = ro.bits, .groupsize = ro.groupsize };
     qn_rtn_layer_done(&L);
     return QN_OK;
 }
@@ -99,8 +137,29 @@ static qn_status run_gptq(const layer_opts *o, const qn_layer_problem *p, qn_eve
     out->bits_stored = qn_rtn_bits_stored(&L);
     snprintf(out->config, sizeof out->config, "gptq w%d groupsize %zu %s damp %g", go.bits, go.groupsize,
              order_name(go.act_order), go.percdamp);
+    out->q = (qn_quant_config){ .method = QN_METHOD_GPTQ, .wbits = go.bits, .groupsize = go.groupsize,
+                                .percdamp = go.percdamp, .act_order = go.act_order };
     qn_rtn_layer_done(&L);
     return QN_OK;
+}
+
+/* SpQR's outliers as the run folder keeps them: (d_out, ceil(d_in / 8)) bits
+   in the original column order (the CSR holds sweep columns). */
+static qn_status add_outlier_mask(qn_tensor_set *stats, const char *base, const qn_spqr_layer *L, size_t d_out,
+                                  size_t d_in, qn_err *err)
+{
+    size_t rb = (d_in + 7) / 8;
+    uint8_t *mask = calloc(d_out * rb + 1, 1);
+    if (!mask) return qn_err_set(err, QN_ERR_NOMEM, "out of memory");
+    for (size_t r = 0; L->row_ptr && r < d_out; r++)
+        for (uint32_t k = L->row_ptr[r]; k < L->row_ptr[r + 1]; k++) {
+            size_t c = L->perm ? L->perm[L->col_idx[k]] : L->col_idx[k];
+            mask[r * rb + c / 8] |= (uint8_t)(1u << (c % 8));
+        }
+    char name[256];
+    snprintf(name, sizeof name, "%s.outlier_mask", base);
+    int64_t shape[2] = { (int64_t)d_out, (int64_t)rb };
+    return qn_tensor_set_add(stats, name, QN_DTYPE_U8, 2, shape, mask, 1, err);
 }
 
 static qn_status run_spqr(const layer_opts *o, const qn_layer_problem *p, qn_event_sink sink,
@@ -124,7 +183,13 @@ static qn_status run_spqr(const layer_opts *o, const qn_layer_problem *p, qn_eve
     snprintf(out->config, sizeof out->config, "spqr w%d beta1 %zu beta2 %zu stats %d/%d bits%s tau %g %s damp %g",
              so.bits, L.beta1, L.beta2, so.qq_scale_bits, so.qq_zero_bits, so.refine_stats ? " refined" : "",
              so.outlier_threshold, order_name(so.act_order), so.percdamp);
+    out->q = (qn_quant_config){ .method = QN_METHOD_SPQR, .wbits = so.bits, .groupsize = L.beta1,
+                                .qq_groupsize = L.beta2, .qq_scale_bits = so.qq_scale_bits,
+                                .qq_zero_bits = so.qq_zero_bits, .outlier_threshold = so.outlier_threshold,
+                                .act_order = so.act_order, .percdamp = so.percdamp, .plain_stats = !so.refine_stats };
+    if (out->stats) s = add_outlier_mask(out->stats, out->base, &L, p->d_out, p->d_in, err);
     qn_spqr_layer_done(&L);
+    if (s != QN_OK) return s;
     return QN_OK;
 }
 
@@ -159,6 +224,12 @@ static qn_status run_aqlm(const layer_opts *o, const qn_layer_problem *p, qn_eve
     out->bits_stored = r.layer.bits;     /* codes, fp16 codebooks and scales: all counted */
     snprintf(out->config, sizeof out->config, "aqlm %dx%d g%zu beam %d tol %g seed %llu, %d rounds", r.M, r.B, r.g,
              o->aqlm.beam, o->aqlm.tol, (unsigned long long)o->aqlm.seed, r.n_rounds);
+    out->q = (qn_quant_config){ .method = QN_METHOD_AQLM, .codebooks = r.M, .codebook_bits = r.B, .group = r.g,
+                                .beam = o->aqlm.beam, .tol = o->aqlm.tol };
+    if (out->stats && (s = qn_qmethod_aqlm_stats(out->stats, out->base, &r, err))) {
+        qn_aqlm_result_done(&r);
+        return s;
+    }
     qn_aqlm_result_done(&r);
     return QN_OK;
 }
@@ -192,12 +263,13 @@ static bool parse_stat_bits(const char *opt, const char *val, size_t *out)
 static void print_result(const char *path, const method_out *m, bool json)
 {
     const qn_layer_result *r = &m->res;
-    printf("%s: %s\n", path, m->config);
-    printf("relative error  %.6f\n", r->relative_error);
-    printf("bits per weight %.4f (%.4f with row pointers, permutation and per-row statistics)\n", r->bits,
-           m->bits_stored);
-    printf("outliers        %zu (%.4f%%)\n", r->n_outliers, 100.0 * r->outlier_fraction);
-    printf("seconds         %.3f\n", r->seconds);
+    FILE *h = json ? stderr : stdout;
+    fprintf(h, "%s: %s\n", path, m->config);
+    fprintf(h, "relative error  %.6f\n", r->relative_error);
+    fprintf(h, "bits per weight %.4f (%.4f with row pointers, permutation and per-row statistics)\n", r->bits,
+            m->bits_stored);
+    fprintf(h, "outliers        %zu (%.4f%%)\n", r->n_outliers, 100.0 * r->outlier_fraction);
+    fprintf(h, "seconds         %.3f\n", r->seconds);
     if (!json) return;
     json_t *o = json_pack("{s:s, s:f, s:f, s:f, s:I, s:f, s:f}", "layer", path, "relative_error", r->relative_error,
                           "bits", r->bits, "bits_stored", m->bits_stored, "outliers", (json_int_t)r->n_outliers,
@@ -218,12 +290,13 @@ int qn_cmd_quantize_layer(int argc, char **argv)
         { "permutation-order", required_argument, 0, 'p' }, { "act-order", no_argument, 0, 'a' },
         { "percdamp", required_argument, 0, 'd' }, { "blocksize", required_argument, 0, 'b' },
         { "threads", required_argument, 0, 'T' }, { "json", no_argument, 0, 'j' }, { "help", no_argument, 0, 'h' },
-        { "plain-stats", no_argument, 0, 'P' },
+        { "plain-stats", no_argument, 0, 'P' }, { "out", required_argument, 0, 'O' },
+        { "name", required_argument, 0, 'N' },
         { "codebooks", required_argument, 0, 'A' }, { "codebook-bits", required_argument, 0, 'A' },
         { "group", required_argument, 0, 'A' }, { "out-group", required_argument, 0, 'A' },
         { "beam", required_argument, 0, 'A' }, { "tol", required_argument, 0, 'A' }, { "seed", required_argument, 0, 'A' },
         { 0, 0, 0, 0 } };
-    const char *cmd = "quantize-layer", *method = NULL;
+    const char *cmd = "quantize-layer", *method = NULL, *out_dir = NULL, *name = NULL;
     layer_opts o = { .aqlm = qn_aqlm_opts_default() };
     size_t threads = 0;
     bool json = false;
@@ -264,8 +337,10 @@ int qn_cmd_quantize_layer(int argc, char **argv)
                   o.set |= OPT_BLOCKSIZE; break;
         case 'T': if (!qn_arg_size(cmd, "--threads", optarg, 0, 1024, &threads)) return 2; break;
         case 'j': json = true; break;
-        case 'h': printf("usage: %s\n", k_usage); return 0;
-        default: return qn_arg_usage_error(cmd, k_usage, "bad option");
+        case 'O': out_dir = optarg; break;
+        case 'N': name = optarg; break;
+        case 'h': return qn_arg_help(k_help);
+        default: return qn_arg_bad_option(cmd, longopts, argc, argv);
         }
     }
     if (optind != argc - 1) return qn_arg_usage_error(cmd, k_usage, "expected one LAYER.safetensors");
@@ -291,11 +366,20 @@ int qn_cmd_quantize_layer(int argc, char **argv)
     qn_cli_progress prog;
     qn_cli_progress_init(&prog);
     method_out out = {0};
+    char base[128];
+    if (name) snprintf(base, sizeof base, "%s", name);
+    else qn_layer_run_name(argv[optind], base, sizeof base);
+    qn_tensor_set stats = {0};
+    out.stats = out_dir ? &stats : NULL;
+    out.base = base;
     qn_status s = k_methods[mi].run(&o, &p, qn_cli_progress_sink(&prog), NULL, &out, &err);
     qn_cli_progress_clear(&prog);
+    if (!s && out_dir) s = qn_layer_run_write(out_dir, argv[optind], base, &out.q, &p, &out.res, &stats, &err);
+    qn_tensor_set_clear(&stats);
     int rc = 0;
     if (s != QN_OK) rc = qn_cli_fail(cmd, &err);
     else print_result(argv[optind], &out, json);
+    if (!s && out_dir) fprintf(json ? stderr : stdout, "wrote %s (a run folder of %s)\n", out_dir, base);
     qn_layer_result_done(&out.res);
     qn_layer_file_done(&lf);
     return rc;

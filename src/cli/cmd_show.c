@@ -30,6 +30,21 @@ static const char k_usage[] =
     "quench show RUN --what weights|error|outliers|codebook|overview|hessian|convergence [--layer NAME]\n"
     "         [--width COLS] [--colors truecolor|256|8|mono] [--ascii] [--colormap viridis|magma|coolwarm|greys]";
 
+static const char k_help[] =
+    "usage: quench show RUN --what KIND [--layer NAME] [options]\n"
+    "A run folder's picture on the terminal, in ANSI colours, for a shell without the workbench.\n"
+    "Colours follow the terminal (NO_COLOR, COLORTERM, TERM); none when stdout is not a terminal.\n"
+    "\n"
+    QN_RUNPIC_HELP
+    "  --width COLS         columns                                  default the terminal's (or 80)\n"
+    "  --colors MODE        truecolor, 256, 8 or mono                            default from the terminal\n"
+    "  --ascii              ASCII characters and no colours (unless --colors says otherwise)\n"
+    "  --colormap NAME      viridis, magma, coolwarm or greys                    default the picture's\n"
+    "\n"
+    "examples:\n"
+    "  quench show runs/stories260K-spqr-3.6 --what overview\n"
+    "  quench show runs/stories260K-spqr-3.6 --what outliers --layer 2.v_proj --ascii\n";
+
 /* Pixel rows of a heatmap at most; past it rows are block-reduced as elsewhere. */
 #define MAX_PIXEL_ROWS 400
 
@@ -63,6 +78,7 @@ static term detect_terminal(void)
     const char *cols = getenv("COLUMNS");
     if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) t.width = ws.ws_col;
     else if (cols && atoi(cols) > 0) t.width = atoi(cols);
+    if (!isatty(STDOUT_FILENO)) t.colors = QN_CELLS_MONO;   /* a pipe or file gets no escape codes */
     return t;
 }
 
@@ -314,6 +330,7 @@ int qn_cmd_show(int argc, char **argv)
     size_t width;
     qn_err err = { 0 };
     qn_colormap cm;
+    bool colors_given = false, ascii = false;
     int ch;
     optind = 1;
     while ((ch = getopt_long(argc, argv, "", k_longopts, NULL)) != -1) {
@@ -324,13 +341,15 @@ int qn_cmd_show(int argc, char **argv)
         case O_COLORS:
             if (!parse_colors(optarg, &t.colors))
                 return qn_arg_usage_error("show", k_usage, "--colors: expected truecolor, 256, 8 or mono, found '%s'", optarg);
+            colors_given = true;
             break;
-        case O_ASCII: t.utf8 = false; break;
+        case O_ASCII: t.utf8 = false; ascii = true; break;
         case O_CMAP: if (qn_runpic_parse_colormap(optarg, &cm, &err)) return qn_cli_fail("show", &err); t.cmap = (int)cm; break;
-        case O_HELP: printf("usage: %s\n", k_usage); return 0;
-        default: return qn_arg_usage_error("show", k_usage, "bad option");
+        case O_HELP: return qn_arg_help(k_help);
+        default: return qn_arg_bad_option("show", k_longopts, argc, argv);
         }
     }
+    if (ascii && !colors_given) t.colors = QN_CELLS_MONO;
     if (optind != argc - 1) return qn_arg_usage_error("show", k_usage, "expected one RUN folder");
     if (!what) return qn_arg_usage_error("show", k_usage, "--what KIND is required");
     int kind;

@@ -15,6 +15,21 @@
 
 static const char k_usage[] = "quench tokenize MODEL|TOKENIZER --text TEXT [--bos] [--special] [--vocab N] [--json]";
 
+static const char k_help[] =
+    "usage: quench tokenize MODEL|TOKENIZER --text TEXT [options]\n"
+    "Token ids and pieces of TEXT, from a model's tokenizer or a tokenizer file (tokenizer.json,\n"
+    "llama2.c tokenizer.bin with --vocab).\n"
+    "\n"
+    "  --text TEXT          the text (UTF-8)                                     required\n"
+    "  --bos                prepend the BOS token                                default off\n"
+    "  --special            parse special tokens written in the text             default off\n"
+    "  --vocab N            vocabulary size of a llama2.c tokenizer.bin\n"
+    "  --json               stdout holds one JSON object: ids, pieces\n"
+    "\n"
+    "examples:\n"
+    "  quench tokenize assets/stories260K --text \"Once upon a time\"\n"
+    "  quench tokenize ../shared/tokenizers/mistral-32k/tokenizer.json --text \"Hello world\" --json\n";
+
 static qn_status open_any(const char *path, size_t vocab, qn_tokenizer **tok, qn_model **model, qn_err *err)
 {
     size_t n = strlen(path);
@@ -43,8 +58,8 @@ int qn_cmd_tokenize(int argc, char **argv)
         case 's': special = true; break;
         case 'v': if (!qn_arg_size("tokenize", "--vocab", optarg, 1, 1 << 24, &vocab)) return 2; break;
         case 'j': json = true; break;
-        case 'h': printf("usage: %s\n", k_usage); return 0;
-        default: return qn_arg_usage_error("tokenize", k_usage, "bad option");
+        case 'h': return qn_arg_help(k_help);
+        default: return qn_arg_bad_option("tokenize", longopts, argc, argv);
         }
     }
     if (optind != argc - 1) return qn_arg_usage_error("tokenize", k_usage, "expected one MODEL or TOKENIZER");

@@ -3,6 +3,8 @@
 #ifndef QN_CLI_COMMANDS_H
 #define QN_CLI_COMMANDS_H
 
+#define QN_VERSION "0.4.0"
+
 typedef struct {
     const char *name;
     const char *summary;

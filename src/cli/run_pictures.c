@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/args.h"
 #include "viz/png.h"
 
 typedef struct {
@@ -54,7 +55,12 @@ qn_status qn_runpic_parse_kind(const char *name, bool all_ok, int *kind, qn_err 
     if (all_ok && name && strcmp(name, "all") == 0) { *kind = -1; return QN_OK; }
     *kind = qn_runpic_from_name(name);
     if (*kind >= 0) return QN_OK;
-    return qn_err_set(err, QN_ERR_ARG, "--what: unknown picture '%s': expected %s%s", name ? name : "",
+    const char *names[QN_RUNPIC_COUNT];
+    for (int k = 0; k < QN_RUNPIC_COUNT; k++) names[k] = k_kinds[k].name;
+    const char *near = name ? qn_arg_nearest(name, names, QN_RUNPIC_COUNT) : NULL;
+    char hint[64] = "";
+    if (near) snprintf(hint, sizeof hint, " (did you mean '%s'?)", near);
+    return qn_err_set(err, QN_ERR_ARG, "--what: unknown picture '%s'%s: expected %s%s", name ? name : "", hint,
                       qn_runpic_names(), all_ok ? "|all" : "");
 }
 

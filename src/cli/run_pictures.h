@@ -87,4 +87,13 @@ qn_status qn_runpic_heat(const qn_runpic *p, float **v, size_t *rows, size_t *co
 /* The first title line as the figure writes it: "Weights: block 3 mlp.up_proj". */
 void qn_runpic_heading(const qn_runpic *p, char *buf, size_t cap);
 
+/* --what and --layer in the help of export-png and show. */
+#define QN_RUNPIC_HELP \
+    "  --what KIND          weights: the layer's original weights,\n" \
+    "                       error: (w - q)^2 * diag(H) per weight, outliers: SpQR's kept weights,\n" \
+    "                       codebook: AQLM's codebooks and their usage, overview: relative error of\n" \
+    "                       every layer, hessian: diag(H) of every layer, convergence: AQLM's loss per round\n" \
+    "  --layer NAME         3.up_proj, 3.mlp.up_proj, model.layers.3.mlp.up_proj, blk.3.ffn_up\n" \
+    "                                                                            default the worst layer\n"
+
 #endif

@@ -1,7 +1,10 @@
 /* session.c: model opening and error reporting shared by subcommands. */
 #include "cli/session.h"
 
+#include <errno.h>
 #include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
 
 #include "kernels/linear.h"
 
@@ -25,4 +28,31 @@ qn_model *qn_cli_open_model(const char *cmd, const char *path, const char *token
     }
     qn_cli_progress_clear(progress);
     return m;
+}
+
+qn_status qn_cli_make_dirs(const char *path, bool whole, qn_err *err)
+{
+    char buf[4096];
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
+        return qn_err_set(err, QN_ERR_ARG, "%s: path too long", path);
+    size_t end = strlen(buf);
+    while (end > 1 && buf[end - 1] == '/') buf[--end] = 0;
+    if (!whole) {
+        char *slash = strrchr(buf, '/');
+        if (!slash) return QN_OK;
+        *slash = 0;
+    }
+    for (char *p = buf + 1;; p++) {
+        char c = *p;
+        if (c != '/' && c != 0) continue;
+        *p = 0;
+        if (buf[0] && mkdir(buf, 0777) != 0 && errno != EEXIST)
+            return qn_err_set(err, QN_ERR_IO, "%s: cannot create directory: %s", buf, strerror(errno));
+        *p = c;
+        if (!c) break;
+    }
+    struct stat st;
+    if (buf[0] && (stat(buf, &st) != 0 || !S_ISDIR(st.st_mode)))
+        return qn_err_set(err, QN_ERR_IO, "%s: exists and is not a directory", buf);
+    return QN_OK;
 }

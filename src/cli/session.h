@@ -12,4 +12,8 @@ qn_model *qn_cli_open_model(const char *cmd, const char *path, const char *token
 /* Prints "quench <cmd>: <err->msg>" and returns the exit code for the status. */
 int qn_cli_fail(const char *cmd, const qn_err *err);
 
+/* Creates the missing folders of path, like mkdir -p: its parents only, or the
+   path too when whole is true. */
+qn_status qn_cli_make_dirs(const char *path, bool whole, qn_err *err);
+
 #endif

@@ -63,6 +63,11 @@ typedef struct {
     const qn_layer_result *result;
     const float *hessian_diag;       /* (d_in) */
     size_t d_out, d_in;
+    /* Filled by quantize.h's runs, for live views of the newest layer; NULL otherwise. */
+    const uint8_t *outlier_mask;     /* SpQR: (d_out, ceil(d_in / 8)) bits, bit c % 8 of byte c / 8 */
+    const float   *codebooks;        /* AQLM: (M, K, g) */
+    const int32_t *codebook_usage;   /* AQLM: (M, K) groups per code */
+    size_t M, K, g;
 } qn_calib_layer_event;
 
 qn_status qn_calib_run(qn_model *m, const qn_calib_plan *plan, qn_event_sink sink, const atomic_bool *cancel,

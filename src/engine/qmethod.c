@@ -254,7 +254,7 @@ static uint16_t *to_f16(const float *x, size_t n)
     return h;
 }
 
-static qn_status add_aqlm_stats(qn_tensor_set *stats, const char *base, const qn_aqlm_result *r, qn_err *err)
+qn_status qn_qmethod_aqlm_stats(qn_tensor_set *stats, const char *base, const qn_aqlm_result *r, qn_err *err)
 {
     char name[256];
     int64_t cb[3] = { r->M, (int64_t)r->codebook_size, (int64_t)r->g }, us[2] = { r->M, (int64_t)r->codebook_size },
@@ -316,7 +316,7 @@ static qn_status quantize_aqlm(const qn_quant_config *q, const qn_layer_problem 
     if ((s = qn_tensor_set_add(store, name, QN_DTYPE_F16, 4, bshape, cb, 1, err))) { free(sc); goto done; }
     snprintf(name, sizeof name, "%s.scales", base);
     if ((s = qn_tensor_set_add(store, name, QN_DTYPE_F16, 4, sshape, sc, 1, err))) goto done;
-    if (stats) s = add_aqlm_stats(stats, base, &r, err);
+    if (stats) s = qn_qmethod_aqlm_stats(stats, base, &r, err);
 done:
     qn_aqlm_result_done(&r);
     return s;

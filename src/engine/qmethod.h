@@ -7,6 +7,7 @@
 #include <jansson.h>
 #include <stdatomic.h>
 #include "status.h"
+#include "engine/aqlm.h"
 #include "engine/layer_quant.h"
 #include "engine/qstore.h"
 #include "engine/quantize.h"
@@ -20,6 +21,9 @@
 qn_status qn_qmethod_quantize(const qn_quant_config *q, const qn_layer_problem *p, const char *base,
                               qn_event_sink sink, const atomic_bool *cancel, qn_layer_result *res,
                               qn_tensor_set *store, qn_tensor_set *stats, qn_err *err);
+
+/* AQLM's statistics of one layer, as qn_qmethod_quantize adds them to stats. */
+qn_status qn_qmethod_aqlm_stats(qn_tensor_set *stats, const char *base, const qn_aqlm_result *r, qn_err *err);
 
 /* Fits q to the model's shapes where a knob must divide every layer (AQLM's
    in_group_size): the largest value <= the requested one that divides every

@@ -158,6 +158,29 @@ static void job_sink(void *ctx, const qn_event *ev)
         if (!js->sink_status) js->sink_status = record_stats(js, le, &js->sink_err);
         js->bits_sum += r->bits * (double)(le->d_out * le->d_in);
         js->params_sum += (double)(le->d_out * le->d_in);
+        if (!js->sink_status) {
+            /* the statistics just recorded go with the event, for live views */
+            qn_calib_layer_event live = *le;
+            char name[256];
+            snprintf(name, sizeof name, "%s.outlier_mask", le->name);
+            const qn_st_entry *e = qn_tensor_set_find(&js->stats, name);
+            live.outlier_mask = e ? e->data : NULL;
+            snprintf(name, sizeof name, "%s.codebooks", le->name);
+            const qn_st_entry *cb = qn_tensor_set_find(&js->stats, name);
+            snprintf(name, sizeof name, "%s.codebook_usage", le->name);
+            const qn_st_entry *us = qn_tensor_set_find(&js->stats, name);
+            if (cb && us && cb->ndim == 3) {
+                live.codebooks = cb->data;
+                live.codebook_usage = us->data;
+                live.M = (size_t)cb->shape[0];
+                live.K = (size_t)cb->shape[1];
+                live.g = (size_t)cb->shape[2];
+            }
+            qn_event fwd = *ev;
+            fwd.payload = &live;
+            qn_emit(js->user, &fwd);
+            return;
+        }
     }
     qn_emit(js->user, ev);
 }

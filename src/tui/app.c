@@ -106,6 +106,7 @@ void qn_app_switch(qn_app *app, int screen)
     app->prev_screen = app->screen;
     app->screen = screen;
     app->dirty = true;
+    if (screen == QN_SCR_RUNS) qn_screen_runs_rescan(app->screens[QN_SCR_RUNS]);
 }
 
 bool qn_app_busy(const qn_app *app)
@@ -177,6 +178,7 @@ qn_status qn_app_init(qn_app *app, const char *argv0, qn_err *err)
     app->screens[QN_SCR_RUN] = qn_screen_run_create();
     app->screens[QN_SCR_INSPECT] = qn_screen_inspect_create();
     app->screens[QN_SCR_EVAL] = qn_screen_eval_create();
+    app->screens[QN_SCR_RUNS] = qn_screen_runs_create();
     for (int i = 0; i < QN_SCR_COUNT; i++)
         if (!app->screens[i]) return qn_err_set(err, QN_ERR_NOMEM, "workbench: out of memory");
     find_exe_dir(app, argv0);
@@ -185,7 +187,7 @@ qn_status qn_app_init(qn_app *app, const char *argv0, qn_err *err)
     app->eval.ppl_value[0] = app->eval.ppl_value[1] = NAN;
     app->eval.ctx = 256;
     app->eval.chunks = 16;
-    app->eval.temperature = 0.8f;
+    app->eval.temperature = 0.0f;   /* greedy: the two models compared on equal terms */
     app->eval.n_new = 96;
     snprintf(app->eval.prompt, sizeof app->eval.prompt, "Once upon a time");
     qn_err e = { 0 };
@@ -194,7 +196,7 @@ qn_status qn_app_init(qn_app *app, const char *argv0, qn_err *err)
     if (app->default_model[0]) qn_app_open_model(app, app->default_model, false);
     else if (app->recent.n) qn_app_open_model(app, app->recent.path[0], false);
     else qn_app_log(app, QN_LOG_WARN, "the default model assets/stories260K was not found: press o to browse");
-    qn_app_log(app, QN_LOG_INFO, "quench workbench: F1 for help, 1-5 for the screens");
+    qn_app_log(app, QN_LOG_INFO, "quench workbench: F1 for help, 1-6 for the screens");
     app->dirty = true;
     return QN_OK;
 }
@@ -232,6 +234,7 @@ void qn_app_done(qn_app *app)
     for (size_t i = 0; i < app->run.n_layers; i++) qn_ui_layer_free(app->run.layers[i]);
     free(app->run.layers);
     free(app->eval.gen_out);
+    free(app->eval.gen_first);
     qn_model_info_free(app->info);
     qn_browser_free(app->browser);
     for (int i = 0; i < QN_SCR_COUNT; i++)
@@ -252,6 +255,13 @@ static bool start_worker(qn_app *app, qn_worker **w, int job, qn_job_fn fn, void
 
 void qn_app_open_model(qn_app *app, const char *path, bool then_budget)
 {
+    char log[QN_PATH_CAP + 16];
+    snprintf(log, sizeof log, "%s/run.jsonl", path);
+    if (qn_path_exists(log)) {   /* a run folder: shown as the run it is, never quantized again */
+        app->open_then_inspect = true;
+        qn_app_open_run(app, path);
+        return;
+    }
     if (app->info_worker) { qn_app_message(app, false, "Busy", "Still reading %s", app->info_job->path); return; }
     qn_job_info *j = calloc(1, sizeof *j);
     if (!j) return;
@@ -306,6 +316,7 @@ static void launch_run(qn_app *app, qn_job_quantize *j, const char *label, bool 
     r->n_blocks = app->info ? app->info->cfg.n_layers : 0;
     r->projected_bits = app->info ? qn_quant_projected_bits(&j->job.config, &app->info->shape, NULL) : 0;
     r->t_start = qn_now();
+    r->paused_at = paused ? r->t_start : 0;
     r->block = -1;
     app->insp.sel = 0;
     app->insp.run_gen++;
@@ -390,13 +401,25 @@ void qn_app_pause_run(qn_app *app)
     if (!app->run.worker) return;
     bool p = !qn_worker_paused(app->run.worker);
     qn_worker_set_paused(app->run.worker, p);
+    qn_run *r = &app->run;
+    double now = qn_now();
+    if (p && !r->paused_at) r->paused_at = now;
+    if (!p && r->paused_at) { r->paused_total += now - r->paused_at; r->paused_at = 0; }
     qn_app_log(app, QN_LOG_INFO, p ? "paused" : "resumed");
+}
+
+double qn_app_run_active(const qn_run *r, double now)
+{
+    double a = now - r->t_start - r->paused_total - (r->paused_at && now > r->paused_at ? now - r->paused_at : 0);
+    return a > 0 ? a : 0;
 }
 
 void qn_app_step_run(qn_app *app)
 {
     if (!app->run.worker) return;
     qn_worker_step(app->run.worker);
+    qn_run *r = &app->run;
+    if (r->paused_at) { r->paused_total += qn_now() - r->paused_at; r->paused_at = 0; }
 }
 
 void qn_app_cancel_run(qn_app *app)
@@ -405,6 +428,15 @@ void qn_app_cancel_run(qn_app *app)
     app->run.cancelling = true;
     qn_worker_cancel(app->run.worker);
     qn_app_log(app, QN_LOG_WARN, "cancelling the run (it stops at the engine's next check)");
+}
+
+/* A malloc'd copy of n bytes, or NULL when p is NULL (or memory is short: the
+   loader then reads what it can from the run folder). */
+static void *dup_array(const void *p, size_t n)
+{
+    void *c = p ? malloc(n ? n : 1) : NULL;
+    if (c) memcpy(c, p, n);
+    return c;
 }
 
 void qn_app_inspect_layer(qn_app *app, size_t index)
@@ -426,10 +458,12 @@ void qn_app_inspect_layer(qn_app *app, size_t index)
     j->rel_err = l->rel_err;
     j->bits = l->bits;
     j->run_gen = in->run_gen;
-    if (l->hessian_diag && (j->hdiag = malloc(l->d_in * sizeof(float))))
-        memcpy(j->hdiag, l->hessian_diag, l->d_in * sizeof(float));
-    if (l->W_hat && (j->W_hat = malloc(l->d_out * l->d_in * sizeof(float))))
-        memcpy(j->W_hat, l->W_hat, l->d_out * l->d_in * sizeof(float));
+    j->hdiag = dup_array(l->hessian_diag, l->d_in * sizeof(float));
+    j->W_hat = dup_array(l->W_hat, l->d_out * l->d_in * sizeof(float));
+    j->mask = dup_array(l->mask, l->d_out * l->d_in);
+    j->codewords = dup_array(l->codewords, l->M * l->K * l->g * sizeof(float));
+    j->usage = dup_array(l->usage, l->M * l->K * sizeof(uint32_t));
+    j->M = l->M; j->K = l->K; j->g = l->g;
     in->job = j;
     in->want_reload = false;
     if (!start_worker(app, &in->loader, QN_JOB_LAYER, qn_job_layer_run, j, false, 0)) {
@@ -508,10 +542,17 @@ void qn_app_start_gen(qn_app *app)
     }
     qn_job_gen *j = calloc(1, sizeof *j);
     if (!j) return;
-    snprintf(j->model, sizeof j->model, "%s", ev->gen_compressed ? comp : comp ? app->run.model : app->info->path);
+    if (!ev->gen_second) {   /* a new generation: both models when there is a compressed one */
+        ev->gen_pair = comp && !ev->gen_compressed;
+        ev->gen_seed = (uint64_t)time(NULL);
+        free(ev->gen_first);
+        ev->gen_first = NULL;
+        ev->gen_first_len = 0;
+    }
+    bool compressed = ev->gen_compressed || ev->gen_second;
+    snprintf(j->model, sizeof j->model, "%s", compressed ? comp : comp ? app->run.model : app->info->path);
     snprintf(j->prompt, sizeof j->prompt, "%s", ev->prompt);
-    j->opts = (qn_gen_opts){ .n_new = ev->n_new, .temperature = ev->temperature, .top_p = 0.9f,
-                             .seed = (uint64_t)time(NULL) };
+    j->opts = (qn_gen_opts){ .n_new = ev->n_new, .temperature = ev->temperature, .top_p = 0.9f, .seed = ev->gen_seed };
     ev->gen_len = 0;
     if (ev->gen_out) ev->gen_out[0] = 0;
     snprintf(ev->gen_status, sizeof ev->gen_status, "loading %s", qn_app_basename(j->model));

@@ -18,7 +18,7 @@
 #include "tui/worker.h"
 #include "viz/cells.h"
 
-typedef enum { QN_SCR_MODELS = 0, QN_SCR_BUDGET, QN_SCR_RUN, QN_SCR_INSPECT, QN_SCR_EVAL, QN_SCR_COUNT } qn_screen_id;
+typedef enum { QN_SCR_MODELS = 0, QN_SCR_BUDGET, QN_SCR_RUN, QN_SCR_INSPECT, QN_SCR_EVAL, QN_SCR_RUNS, QN_SCR_COUNT } qn_screen_id;
 
 typedef enum { QN_UI_IGNORED = 0, QN_UI_HANDLED = 1 << 0, QN_UI_REDRAW = 1 << 1 } qn_ui_result;
 
@@ -45,6 +45,8 @@ qn_screen *qn_screen_budget_create(void);
 qn_screen *qn_screen_run_create(void);
 qn_screen *qn_screen_inspect_create(void);
 qn_screen *qn_screen_eval_create(void);
+qn_screen *qn_screen_runs_create(void);
+void       qn_screen_runs_rescan(qn_screen *s);   /* read the run folders again when next drawn */
 
 /* ---- dialogs --------------------------------------------------------------- */
 
@@ -94,6 +96,8 @@ typedef struct {
     int64_t          done, total;
     double           value;
     double           t_start, t_end, t_last_layer;
+    double           paused_total;      /* seconds spent paused so far */
+    double           paused_at;         /* when the current pause began; 0 while running */
     double           conv[QN_CONV_MAX]; /* AQLM relative loss per round, current layer */
     size_t           n_conv;
     char             errmsg[512];
@@ -119,6 +123,7 @@ typedef struct {
     char   text[64];
     size_t ctx;
     double ppl;
+    double ppl_pm;                      /* its standard error, in perplexity */
     size_t tokens;
     double seconds;
 } qn_eval_row;
@@ -144,6 +149,12 @@ typedef struct {
     char         *gen_out;              /* streamed text, malloc'd */
     size_t        gen_len, gen_cap;
     char          gen_status[128];
+    /* side by side: with a compressed model, g generates from the original,
+       then from the compressed one with the same seed */
+    bool          gen_pair, gen_second;
+    uint64_t      gen_seed;
+    char         *gen_first;            /* the original's text, once the second starts; malloc'd */
+    size_t        gen_first_len;
 } qn_eval;
 
 /* ---- the app --------------------------------------------------------------- */
@@ -175,6 +186,7 @@ typedef struct qn_app {
     char           out_dir[QN_PATH_CAP];/* "": automatic */
     qn_run         run;
     qn_worker     *open_worker;         /* reading a run folder from disk */
+    bool           open_then_inspect;   /* go to Inspect when it is read (else the Run screen) */
     qn_job_openrun *open_job;
     qn_inspect     insp;
     qn_eval        eval;
@@ -207,6 +219,8 @@ void qn_app_resume_run(qn_app *app);
 /* Shows a run folder from disk on the Run screen (then Inspect and Evaluate use it). */
 void qn_app_open_run(qn_app *app, const char *dir);
 void qn_app_pause_run(qn_app *app);
+/* Seconds the run has been working at time now: paused time excluded. */
+double qn_app_run_active(const qn_run *r, double now);
 void qn_app_step_run(qn_app *app);
 void qn_app_cancel_run(qn_app *app);
 void qn_app_inspect_layer(qn_app *app, size_t index);

@@ -73,6 +73,8 @@ static void run_event(qn_app *app, qn_msg *m)
         m->layer_done = NULL;
         r->t_last_layer = qn_now();
         r->n_conv = 0;
+        /* a step ends paused after its layer */
+        if (r->worker && qn_worker_paused(r->worker) && !r->paused_at) r->paused_at = r->t_last_layer;
         break;
     case QN_EV_WARNING:
         qn_app_log(app, QN_LOG_WARN, "%s", m->text ? m->text : m->stage);
@@ -117,6 +119,7 @@ static void add_row(qn_app *app, int i, const qn_job_ppl *j)
     snprintf(row->text, sizeof row->text, "%s", qn_app_basename(j->text));
     row->ctx = j->opts.ctx;
     row->ppl = j->result[i].ppl;
+    row->ppl_pm = j->result[i].ppl * j->result[i].nll_stderr;
     row->tokens = j->result[i].tokens;
     row->seconds = j->result[i].seconds;
 }
@@ -168,6 +171,18 @@ static void gen_msg(qn_app *app, qn_msg *m)
         }
         free(ev->gen_job);
         ev->gen_job = NULL;
+        bool was_second = ev->gen_second;
+        ev->gen_second = false;
+        if (m->status == QN_OK && ev->gen_pair && !was_second) {
+            /* the original's text stays on the left; the compressed model goes next */
+            free(ev->gen_first);
+            ev->gen_first = ev->gen_out;
+            ev->gen_first_len = ev->gen_len;
+            ev->gen_out = NULL;
+            ev->gen_len = ev->gen_cap = 0;
+            ev->gen_second = true;
+            qn_app_start_gen(app);
+        }
         return;
     }
     if (m->kind == QN_EV_TOKEN && m->text) {
@@ -226,6 +241,7 @@ static void openrun_done(qn_app *app, const qn_msg *m)
     app->open_job = NULL;
     qn_run *r = &app->run;
     if (m->status || r->worker) {
+        app->open_then_inspect = false;
         if (m->status) qn_app_message(app, true, "Cannot open the run", "%s", m->errmsg);
         qn_job_openrun_free(j);
         return;
@@ -254,7 +270,8 @@ static void openrun_done(qn_app *app, const qn_msg *m)
     qn_app_log(app, QN_LOG_GOOD, "opened run %s: %s on %s, %zu layers%s", r->out_dir, r->label,
                qn_app_basename(r->model), r->n_layers, r->phase == QN_RUN_DONE ? "" : " (unfinished: r resumes it)");
     qn_job_openrun_free(j);
-    qn_app_switch(app, QN_SCR_RUN);
+    qn_app_switch(app, app->open_then_inspect ? QN_SCR_INSPECT : QN_SCR_RUN);
+    app->open_then_inspect = false;
 }
 
 void qn_app_apply(qn_app *app, qn_msg *m)

@@ -20,6 +20,9 @@ void qn_ui_layer_free(qn_ui_layer *l)
     if (!l) return;
     free(l->hessian_diag);
     free(l->W_hat);
+    free(l->mask);
+    free(l->codewords);
+    free(l->usage);
     free(l);
 }
 

@@ -24,6 +24,12 @@ typedef struct {
     size_t  n_outliers;
     float  *hessian_diag;     /* (d_in), malloc'd */
     float  *W_hat;            /* (d_out, d_in), malloc'd, or NULL when over the memory cap */
+    /* what the run recorded for the layer (SpQR outliers, AQLM codebooks), so
+       Inspect shows the newest layer before its block is checkpointed; malloc'd or NULL */
+    uint8_t  *mask;           /* (d_out, d_in) 1 at an outlier */
+    float    *codewords;      /* (M, K, g) */
+    uint32_t *usage;          /* (M, K) */
+    size_t    M, K, g;
 } qn_ui_layer;
 
 void qn_ui_layer_free(qn_ui_layer *l);   /* NULL is fine */

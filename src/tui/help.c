@@ -16,6 +16,7 @@ static const char *const k_titles[QN_SCR_COUNT] = {
     "Run: quantization, live",
     "Inspect: the pictures of each layer",
     "Evaluate: perplexity and generation",
+    "Runs: the run folders on disk, opened or compared",
 };
 
 /* Fills lines with "label  help" rows of one context; returns the new count. */

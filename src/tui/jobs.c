@@ -248,6 +248,9 @@ void qn_job_layer_free(qn_job_layer *j)
     if (!j) return;
     free(j->hdiag);
     free(j->W_hat);
+    free(j->mask);
+    free(j->codewords);
+    free(j->usage);
     qn_layer_data_unref(j->out);
     free(j);
 }
@@ -318,13 +321,13 @@ static void load_from_run(qn_job_layer *j, qn_layer_data *d)
     if (!d->hdiag && info->has_hessian && qn_run_hessian_diag(run, j->name, &diag, &n, &e) == QN_OK && n == d->d_in)
         d->hdiag = copy_floats(diag, n);
     const uint8_t *mask;
-    if (info->has_outlier_masks && qn_run_outlier_mask(run, j->name, &mask, &rows, &cols, &e) == QN_OK &&
+    if (!d->mask && info->has_outlier_masks && qn_run_outlier_mask(run, j->name, &mask, &rows, &cols, &e) == QN_OK &&
         rows == d->d_out && cols == d->d_in)
         d->mask = copy_bytes(mask, rows * cols);
     const float *cw;
     const uint32_t *usage;
     size_t M, K, g;
-    if (info->has_codebooks && qn_run_codebooks(run, j->name, &cw, &usage, &M, &K, &g, &e) == QN_OK) {
+    if (!d->codewords && info->has_codebooks && qn_run_codebooks(run, j->name, &cw, &usage, &M, &K, &g, &e) == QN_OK) {
         d->codewords = copy_floats(cw, M * K * g);
         d->usage = copy_bytes(usage, M * K * sizeof *usage);
         d->M = M; d->K = K; d->g = g;
@@ -446,6 +449,15 @@ qn_status qn_job_layer_run(void *ctx, qn_event_sink sink, const atomic_bool *can
     d->hdiag = j->hdiag;
     d->W_hat = j->W_hat;
     j->hdiag = j->W_hat = NULL;
+    d->mask = j->mask;
+    j->mask = NULL;
+    if (j->codewords && j->usage) {
+        d->codewords = j->codewords;
+        d->usage = j->usage;
+        d->M = j->M; d->K = j->K; d->g = j->g;
+        j->codewords = NULL;
+        j->usage = NULL;
+    }
     if (j->run_dir[0]) load_from_run(j, d);
     if (!d->W) load_original(j, d);
     char cfg[QN_PATH_CAP + 16];

@@ -99,6 +99,10 @@ typedef struct {
     int            role, block;
     size_t         d_out, d_in;
     float         *hdiag, *W_hat;          /* copies from the run's events, taken over; may be NULL */
+    uint8_t       *mask;                   /* the same: (d_out, d_in) SpQR outliers */
+    float         *codewords;              /* the same: (M, K, g) AQLM codebooks */
+    uint32_t      *usage;                  /* (M, K) */
+    size_t         M, K, g;
     double         rel_err, bits;
     int            run_gen;                /* the UI's run number when asked (stale answers are dropped) */
     qn_layer_data *out;                    /* out: refs = 1 */

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/qmethod.h"
 #include "tui/text.h"
 
 typedef enum {
@@ -205,8 +206,21 @@ static void draw_costs(const qn_app *app, qn_box in)
     qn_w_textf(t, y++, x, w, QN_TH_NORMAL, "%-12s%s", "size", a);
     qn_w_textf(t, y++, x, w, QN_TH_DIM, "%-12s%s", "fp16 size", b);
     double ratio = fp16 > 0 ? bytes / fp16 : 0;
-    qn_w_textf(t, y++, x, w, ratio < 0.5 ? QN_TH_GOOD : QN_TH_WARN, "%-12s%.3f (%.1fx smaller)", "ratio", ratio,
-               ratio > 0 ? 1 / ratio : 0);
+    if (ratio <= 1)
+        qn_w_textf(t, y++, x, w, ratio < 0.5 ? QN_TH_GOOD : QN_TH_WARN, "%-12s%.3f (%.1fx smaller)", "ratio", ratio,
+                   ratio > 0 ? 1 / ratio : 0);
+    else
+        qn_w_textf(t, y++, x, w, QN_TH_BAD, "%-12s%.3f (%.1fx LARGER than fp16)", "ratio", ratio, ratio);
+    if (bits > 16 && y < in.y + in.h)
+        qn_w_text(t, y++, x, w, QN_TH_BAD, "more bits than fp16: codebooks outweigh this model's layers");
+    /* AQLM's group is fitted to the model's widths: say which one a run will use */
+    qn_quant_config fit = app->qcfg;
+    const qn_config *c = &app->info->shape.cfg;
+    size_t widths[3] = { (size_t)c->dim, (size_t)c->n_heads * c->head_dim, (size_t)c->hidden_dim };
+    bool changed = false;
+    qn_quant_config_fit(&fit, widths, 3, &changed, NULL);
+    if (changed && y < in.y + in.h)
+        qn_w_textf(t, y++, x, w, QN_TH_WARN, "group %zu used: %zu does not divide the widths", fit.group, app->qcfg.group);
     if (w > 10) {
         qn_w_text(t, y, x, 6, QN_TH_DIM, "fp16");
         qn_w_bar(t, y++, x + 6, w - 6, 1.0, QN_TH_WARN);

@@ -53,15 +53,15 @@ static void draw_rows(const qn_app *app, qn_box in)
     const qn_theme *t = &app->theme;
     const qn_eval *ev = &app->eval;
     char head[160];
-    snprintf(head, sizeof head, "%-16s %-22s %5s %9s %7s %6s", "model", "text", "ctx", "ppl", "tokens", "sec");
+    snprintf(head, sizeof head, "%-16s %-22s %5s %9s %8s %7s %6s", "model", "text", "ctx", "ppl", "+/-", "tokens", "sec");
     qn_w_fill(t, in.y, in.x, in.w, QN_TH_HEADER);
     qn_w_text(t, in.y, in.x, in.w, QN_TH_HEADER, head);
     int rows = in.h - 1;
     size_t first = ev->n_rows > (size_t)rows ? ev->n_rows - (size_t)rows : 0;
     for (size_t i = first; i < ev->n_rows; i++) {
         const qn_eval_row *r = &ev->rows[i];
-        qn_w_textf(t, in.y + 1 + (int)(i - first), in.x, in.w, QN_TH_NORMAL, "%-16.16s %-22.22s %5zu %9.4f %7zu %6.1f",
-                   r->model, r->text, r->ctx, r->ppl, r->tokens, r->seconds);
+        qn_w_textf(t, in.y + 1 + (int)(i - first), in.x, in.w, QN_TH_NORMAL, "%-16.16s %-22.22s %5zu %9.4f %8.4f %7zu %6.1f",
+                   r->model, r->text, r->ctx, r->ppl, r->ppl_pm, r->tokens, r->seconds);
     }
     if (!ev->n_rows) qn_w_text(t, in.y + 1, in.x, in.w, QN_TH_DIM, "(results of this session appear here)");
 }
@@ -89,6 +89,20 @@ static void draw_output(const qn_theme *t, const char *text, size_t len, qn_box 
     free(clean);
 }
 
+/* The prompt and what a model added to it, as one text. */
+static void draw_prompted(const qn_theme *t, const char *prompt, const char *out, size_t len, qn_box b)
+{
+    if (!out || !len) return;
+    size_t pl = strlen(prompt);
+    char *all = malloc(pl + len + 1);
+    if (!all) return;
+    memcpy(all, prompt, pl);
+    memcpy(all + pl, out, len);
+    all[pl + len] = 0;
+    draw_output(t, all, pl + len, b);
+    free(all);
+}
+
 static void draw_gen(const eval_view *v, const qn_app *app, qn_box in)
 {
     const qn_theme *t = &app->theme;
@@ -100,16 +114,19 @@ static void draw_gen(const eval_view *v, const qn_app *app, qn_box in)
     qn_w_textf(t, in.y + 1, in.x + 1, in.w - 2, QN_TH_DIM, "model %s (m)  temperature %.1f (t/T)  length %zu (</>)  %s",
                ev->gen_compressed ? (comp ? app->run.label : "compressed: none yet") : "original", (double)ev->temperature,
                ev->n_new, ev->gen_status);
-    if (ev->gen_out && ev->gen_len) {
-        /* the prompt and what the model added, as one text */
-        size_t pl = strlen(ev->prompt);
-        char *all = malloc(pl + ev->gen_len + 1);
-        if (!all) return;
-        memcpy(all, ev->prompt, pl);
-        memcpy(all + pl, ev->gen_out, ev->gen_len);
-        all[pl + ev->gen_len] = 0;
-        draw_output(t, all, pl + ev->gen_len, (qn_box){ in.y + 2, in.x + 1, in.h - 2, in.w - 2 });
-        free(all);
+    if (ev->gen_pair && in.w >= 40 && in.h >= 4) {
+        /* side by side, same prompt and seed: the original left, the compressed right */
+        int half = (in.w - 3) / 2;
+        bool two = ev->gen_first != NULL;   /* the original has finished */
+        const char *texts[2] = { two ? ev->gen_first : ev->gen_out, two ? ev->gen_out : NULL };
+        size_t lens[2] = { two ? ev->gen_first_len : ev->gen_len, two ? ev->gen_len : 0 };
+        for (int k = 0; k < 2; k++) {
+            int x = in.x + 1 + k * (half + 1);
+            qn_w_text(t, in.y + 2, x, half, QN_TH_HEADER, k ? app->run.label : "original");
+            draw_prompted(t, ev->prompt, texts[k], lens[k], (qn_box){ in.y + 3, x, in.h - 3, half });
+        }
+    } else if (ev->gen_out && ev->gen_len) {
+        draw_prompted(t, ev->prompt, ev->gen_out, ev->gen_len, (qn_box){ in.y + 2, in.x + 1, in.h - 2, in.w - 2 });
     } else {
         qn_w_text(t, in.y + 2, in.x + 1, in.w - 2, QN_TH_DIM, "g generates from the prompt; e edits it");
     }

@@ -5,6 +5,7 @@
    (jobs.h). Enter shows the picture full screen; in the picture, arrows move a
    cursor that reads the value under it, + and - zoom on it (the heatmap is
    block-reduced, so nothing is lost at any zoom), x writes it as a titled PNG. */
+#include "engine/fileio.h"
 #include "tui/app.h"
 
 #include <math.h>
@@ -256,11 +257,14 @@ static void ask_export(inspect_view *v, qn_app *app)
 {
     const qn_layer_data *d = app->insp.data;
     if (!d || !has_kind(d, v->kind)) { qn_app_message(app, false, "Nothing to export", "This layer has no such picture."); return; }
-    char name[256], sub[64];
+    char name[1024], sub[64];
     const char *dot = strrchr(d->name, '.');
     snprintf(sub, sizeof sub, "%.40s", dot ? dot + 1 : d->name);
-    snprintf(name, sizeof name, "%.120s-b%d-%s-%s.png", qn_app_basename(app->run.model), d->block, sub, qn_pic_name(v->kind));
-    qn_app_input(app, QN_SCR_INSPECT, CMD_EXPORT, "Export PNG", "File name:", name);
+    /* into the run folder by default, beside the run it shows */
+    bool in_run = app->run.out_dir[0] && qn_path_is_dir(app->run.out_dir);
+    snprintf(name, sizeof name, "%.800s%s%.120s-b%d-%s-%s.png", in_run ? app->run.out_dir : "", in_run ? "/" : "",
+             qn_app_basename(app->run.model), d->block, sub, qn_pic_name(v->kind));
+    qn_app_input(app, QN_SCR_INSPECT, CMD_EXPORT, "Export PNG", "File name (Enter writes it):", name);
 }
 
 static void on_dialog(qn_screen *s, qn_app *app, int cmd, const char *input)

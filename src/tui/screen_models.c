@@ -165,10 +165,7 @@ static qn_ui_result on_click(qn_screen *s, qn_app *app, int y, int x)
 {
     models_view *v = s->priv;
     (void)app;
-    if (y < v->list.y || y >= v->list.y + v->list.h || x < v->list.x || x >= v->list.x + v->list.w) return QN_UI_IGNORED;
-    size_t row = v->top + (size_t)(y - v->list.y);
-    if (row < v->n_rows) v->sel = row;
-    return QN_UI_REDRAW;
+    return qn_w_list_click(v->list, v->top, v->n_rows, y, x, &v->sel) ? QN_UI_REDRAW : QN_UI_IGNORED;
 }
 
 static bool editing(qn_screen *s)

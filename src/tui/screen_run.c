@@ -69,11 +69,15 @@ static void draw_header(const qn_app *app, qn_box a)
 
     size_t total = (size_t)(r->n_blocks > 0 ? r->n_blocks : 0) * 7, done = r->n_layers + (size_t)r->first_block * 7;
     double now = r->phase == QN_RUN_RUNNING ? qn_now() : r->t_end;
-    double elapsed = now - r->t_start;
+    /* working time only (pauses excluded); the ETA counts down between layers */
+    double elapsed = r->t_start > 0 ? qn_app_run_active(r, now) : now - r->t_start;
     char el[24], eta[24] = "-";
     qn_text_duration(elapsed, el, sizeof el);
-    if (r->n_layers > 0 && total > done && r->phase == QN_RUN_RUNNING)
-        qn_text_duration((r->t_last_layer - r->t_start) / (double)r->n_layers * (double)(total - done), eta, sizeof eta);
+    if (r->n_layers > 0 && total > done && r->phase == QN_RUN_RUNNING) {
+        double at_last = qn_app_run_active(r, r->t_last_layer), per = at_last / (double)r->n_layers;
+        double left = per * (double)(total - done) - (elapsed - at_last);
+        qn_text_duration(left > 0 ? left : 0, eta, sizeof eta);
+    }
     double bits = 0, params = 0;
     for (size_t i = 0; i < r->n_layers; i++) {
         double p = (double)(r->layers[i]->d_out * r->layers[i]->d_in);

@@ -55,13 +55,13 @@ static const attr_t k_extra[QN_TH_COUNT] = {
     [QN_TH_BORDER_FOCUS] = A_BOLD, [QN_TH_GOOD] = A_BOLD, [QN_TH_BAD] = A_BOLD, [QN_TH_DIALOG] = A_BOLD,
 };
 
-/* Monochrome: reverse marks bars and selections, bold what colour would stress. */
+/* Monochrome: reverse marks selections, bold what colour would stress (bars included). */
 static const attr_t k_mono[QN_TH_COUNT] = {
     [QN_TH_NORMAL] = A_NORMAL, [QN_TH_TITLE] = A_REVERSE, [QN_TH_TAB] = A_BOLD | A_UNDERLINE,
     [QN_TH_KEY] = A_BOLD, [QN_TH_KEYDESC] = A_REVERSE, [QN_TH_SELECTED] = A_REVERSE,
     [QN_TH_SELECTED_DIM] = A_UNDERLINE, [QN_TH_HEADER] = A_BOLD | A_UNDERLINE, [QN_TH_BORDER] = A_NORMAL,
     [QN_TH_BORDER_FOCUS] = A_BOLD, [QN_TH_DIM] = A_DIM, [QN_TH_GOOD] = A_BOLD, [QN_TH_WARN] = A_BOLD,
-    [QN_TH_BAD] = A_BOLD | A_REVERSE, [QN_TH_BAR] = A_REVERSE, [QN_TH_BAR_EMPTY] = A_NORMAL,
+    [QN_TH_BAD] = A_BOLD | A_REVERSE, [QN_TH_BAR] = A_BOLD, [QN_TH_BAR_EMPTY] = A_NORMAL,
     [QN_TH_DIALOG] = A_NORMAL, [QN_TH_INPUT] = A_UNDERLINE,
 };
 
@@ -96,9 +96,8 @@ void qn_theme_init(qn_theme *t)
         for (int r = 0; r < QN_TH_COUNT; r++) t->attr[r] = k_mono[r];
         t->cells = QN_CELLS_MONO;
     }
-    /* In monochrome the bar is drawn in reverse spaces: eighths would not show. */
-    if (!t->color)
-        for (int i = 1; i < 8; i++) t->g.bar_eighths[i] = " ";
+    /* Monochrome bars are glyphs in bold, not reverse video: a reversed full
+       block is a cell of the background colour, so the bar would not show. */
 }
 
 int qn_theme_cell_pair(const qn_theme *t, int fg, int bg)

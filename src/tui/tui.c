@@ -84,7 +84,7 @@ typedef struct {
     double drawn;
 } frame;
 
-static const char *const k_tab_names[QN_SCR_COUNT] = { "Models", "Budget", "Run", "Inspect", "Eval" };
+static const char *const k_tab_names[QN_SCR_COUNT] = { "Models", "Budget", "Run", "Inspect", "Eval", "Runs" };
 
 static void draw_top(qn_app *app, frame *f)
 {
@@ -126,7 +126,9 @@ static void draw_bar(qn_app *app, frame *f)
         snprintf(key, sizeof key, "%s", b[i]->label);
         char *slash = strchr(key, '/');   /* "F10/q" shows as "F10", "Right/l/+" as "Right" */
         if (slash && slash != key) *slash = 0;
-        snprintf(desc, sizeof desc, "%-6s ", b[i]->bar_text);
+        /* the pause key says what it will do: resume a paused run */
+        bool resume = b[i]->act == QN_ACT_PAUSE && app->run.worker && qn_worker_paused(app->run.worker);
+        snprintf(desc, sizeof desc, "%-6s ", resume ? "Resume" : b[i]->bar_text);
         int need = qn_text_width(key) + qn_text_width(desc);
         if (x + need > COLS) break;
         f->bar_x0[f->n_bar] = x;
@@ -195,7 +197,7 @@ static void handle_key(qn_app *app, int key)
     case QN_ACT_HELP: app->help = true; return;
     case QN_ACT_QUIT: qn_app_request_quit(app); return;
     case QN_ACT_SCREEN_MODELS: case QN_ACT_SCREEN_BUDGET: case QN_ACT_SCREEN_RUN: case QN_ACT_SCREEN_INSPECT:
-    case QN_ACT_SCREEN_EVAL:
+    case QN_ACT_SCREEN_EVAL: case QN_ACT_SCREEN_RUNS:
         qn_app_switch(app, (int)(act - QN_ACT_SCREEN_MODELS));
         return;
     default: break;
@@ -284,7 +286,10 @@ int qn_tui_main(int argc, char **argv)
     keypad(stdscr, TRUE);
     set_escdelay(25);
     curs_set(0);
-    mousemask(BUTTON1_CLICKED | BUTTON1_PRESSED | BUTTON1_DOUBLE_CLICKED | BUTTON4_PRESSED | BUTTON5_PRESSED, NULL);
+    /* Every button event, though only presses are used: ncurses' getch, given
+       an event outside the mask (a click's release), goes back to reading
+       without its timeout, so the loop froze until the next key. */
+    mousemask(ALL_MOUSE_EVENTS, NULL);
     mouseinterval(0);
     qn_theme_init(&app->theme);
     timeout(TICK_MS);

@@ -101,7 +101,7 @@ void qn_w_bar(const qn_theme *t, int y, int x, int w, double frac, qn_theme_role
     if (!(frac >= 0)) frac = 0;
     if (frac > 1) frac = 1;
     int eighths = (int)lround(frac * w * 8);
-    int full = eighths / 8, part = t->color ? eighths % 8 : 0;
+    int full = eighths / 8, part = eighths % 8;
     put(t, fill);
     for (int i = 0; i < full && x + i < COLS; i++) mvaddstr(y, x + i, t->g.bar_eighths[8]);
     if (part && x + full < COLS) mvaddstr(y, x + full, t->g.bar_eighths[part]);
@@ -269,4 +269,12 @@ void qn_w_lineedit(const qn_theme *t, int y, int x, int w, const qn_lineedit *e,
             attrset(A_NORMAL);
         }
     }
+}
+
+bool qn_w_list_click(qn_box box, size_t top, size_t n, int y, int x, size_t *sel)
+{
+    if (y < box.y || y >= box.y + box.h || x < box.x || x >= box.x + box.w) return false;
+    size_t row = top + (size_t)(y - box.y);
+    if (row < n) *sel = row;
+    return true;
 }

@@ -36,6 +36,9 @@ void qn_w_sparkline(const qn_theme *t, int y, int x, int w, const double *v, siz
 void qn_w_scroll(size_t *top, size_t sel, size_t n, int h);
 /* Moves sel by delta (clamped to 0..n-1); returns true when it changed. */
 bool qn_w_move(size_t *sel, long delta, size_t n);
+/* A click at (y, x) on a list of n rows drawn in box from row top: selects
+   the row under it; false when the click is outside the list. */
+bool qn_w_list_click(qn_box box, size_t top, size_t n, int y, int x, size_t *sel);
 
 /* A one-line editor (dialog inputs, filters, the prompt box). */
 typedef struct {

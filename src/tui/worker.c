@@ -58,6 +58,22 @@ static qn_ui_layer *copy_layer(qn_worker *w, const qn_calib_layer_event *le)
         memcpy(l->W_hat, le->result->W_hat, wbytes);
         w->kept_bytes += wbytes;
     }
+    size_t mbytes = le->d_out * le->d_in, rb = (le->d_in + 7) / 8;
+    if (le->outlier_mask && w->kept_bytes + mbytes <= w->opts.keep_weights_bytes && (l->mask = malloc(mbytes))) {
+        for (size_t r = 0; r < le->d_out; r++)
+            for (size_t c = 0; c < le->d_in; c++)
+                l->mask[r * le->d_in + c] = (le->outlier_mask[r * rb + c / 8] >> (c % 8)) & 1u;
+        w->kept_bytes += mbytes;
+    }
+    size_t ncw = le->M * le->K * le->g, nus = le->M * le->K;
+    size_t cbytes = ncw * sizeof(float) + nus * sizeof(uint32_t);
+    if (le->codebooks && le->codebook_usage && w->kept_bytes + cbytes <= w->opts.keep_weights_bytes &&
+        (l->codewords = malloc(ncw * sizeof(float))) && (l->usage = malloc(nus * sizeof(uint32_t)))) {
+        memcpy(l->codewords, le->codebooks, ncw * sizeof(float));
+        for (size_t i = 0; i < nus; i++) l->usage[i] = (uint32_t)le->codebook_usage[i];
+        l->M = le->M; l->K = le->K; l->g = le->g;
+        w->kept_bytes += cbytes;
+    }
     return l;
 }
 

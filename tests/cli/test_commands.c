@@ -68,10 +68,15 @@ Test(cli, ppl_json_fields)
                            "--protocol", "llamacpp", "--chunks", "10", "--json", NULL };
     ts_run_result r = ts_run_quench(args);
     cr_assert_eq(r.status, 0, "%s", r.err);
-    json_t *j = ts_last_json(r.out);
+    json_t *j = json_loads(r.out, 0, NULL);   /* --json: stdout is the object alone, the text on stderr */
+    cr_assert(j, "stdout is not one JSON document: %s", r.out);
+    cr_expect(strstr(r.err, "perplexity "), "%s", r.err);
     const char *keys[] = { "ppl", "tokens", "seconds", "tokens_per_second" };
     for (size_t i = 0; i < 4; i++) cr_expect(json_object_get(j, keys[i]), "no '%s' in %s", keys[i], r.out);
     cr_expect_eq(json_integer_value(json_object_get(j, "tokens")), 10 * 127);
+    json_t *per = json_object_get(j, "chunk_ppl");   /* the running perplexity after each chunk */
+    cr_expect_eq(json_array_size(per), 10);
+    cr_expect_float_eq(json_number_value(json_array_get(per, 9)), json_number_value(json_object_get(j, "ppl")), 1e-9);
     json_decref(j);
     ts_run_free(&r);
 }

@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "engine/layer_file.h"
 #include "engine/safetensors.h"
@@ -51,7 +52,11 @@ Test(quantize_layer, gptq_json_matches_the_research_code)
     cr_expect_float_eq(json_number_value(json_object_get(j, "bits")), 3.0, 1e-12);
     cr_expect_float_eq(json_number_value(json_object_get(j, "outlier_fraction")), 0.0, 1e-12);
     cr_expect(json_number_value(json_object_get(j, "seconds")) > 0);
-    cr_expect(strstr(r.out, "relative error"), "%s", r.out);
+    /* --json: stdout is the JSON object alone; the text goes to stderr */
+    json_t *whole = json_loads(r.out, 0, NULL);
+    cr_expect(whole, "stdout is not one JSON document: %s", r.out);
+    json_decref(whole);
+    cr_expect(strstr(r.err, "relative error"), "%s", r.err);
     json_decref(j);
     ts_run_free(&r);
 }
@@ -187,4 +192,47 @@ Test(quantize_layer, bad_option_values)
     expect_failure(a7, "synthetic-r256.safetensors", "beta1 (group size) 1000 is larger than the 256 input columns");
     const char *a8[] = { "quantize-layer", layer, NULL };
     expect_failure(a8, "quantize-layer", "--method is required");
+}
+
+/* --out DIR: a run folder of the one layer that show and export-png open:
+   SpQR's outliers, AQLM's codebooks and convergence, the Hessian, the overview. */
+Test(quantize_layer, out_writes_a_run_folder, .timeout = 120)
+{
+    char dir[128], spqr[200], aqlm[200], png[260];
+    ts_mkdtemp(dir, sizeof dir);
+    snprintf(spqr, sizeof spqr, "%s/new/spqr", dir);
+    snprintf(aqlm, sizeof aqlm, "%s/aqlm", dir);
+    const char *layer = ts_shared("layers/smollm2-b2-k_proj.safetensors");
+    const char *a1[] = { "quantize-layer", layer, "--method", "spqr", "--out", spqr, "--json", NULL };
+    ts_run_result r = ts_run_quench(a1);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    json_t *j = json_loads(r.out, 0, NULL);
+    cr_assert(j, "stdout is not one JSON document: %s", r.out);
+    size_t outliers = (size_t)json_integer_value(json_object_get(j, "outliers"));
+    json_decref(j);
+    ts_run_free(&r);
+    const char *s1[] = { "show", spqr, "--what", "outliers", NULL };
+    r = ts_run_quench(s1);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    char want[64];
+    snprintf(want, sizeof want, "%zu outliers", outliers);
+    cr_expect(outliers > 0 && strstr(r.out, want), "want '%s': %s", want, r.out);
+    cr_expect(strstr(r.out, "block 2 self_attn.k_proj"), "%s", r.out);
+    ts_run_free(&r);
+    const char *a2[] = { "quantize-layer", layer, "--method", "aqlm", "--codebooks", "1", "--codebook-bits", "6",
+                         "--group", "8", "--out", aqlm, NULL };
+    r = ts_run_quench(a2);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    ts_run_free(&r);
+    const char *kinds[] = { "codebook", "convergence", "hessian", "overview" };
+    for (size_t k = 0; k < 4; k++) {
+        snprintf(png, sizeof png, "%s/%s.png", dir, kinds[k]);
+        const char *e[] = { "export-png", aqlm, "--what", kinds[k], "--out", png, NULL };
+        r = ts_run_quench(e);
+        cr_expect_eq(r.status, 0, "%s: %s", kinds[k], r.err);
+        ts_run_free(&r);
+        struct stat st;
+        cr_expect(stat(png, &st) == 0 && st.st_size > 1000, "%s not written", png);
+    }
+    ts_rmtree(dir);
 }

@@ -218,31 +218,88 @@ Test(tui, opens_a_gguf_file_from_the_browser)
     stop(&t);
 }
 
-/* Budget: the rtn-4 preset typed in, 16 samples. */
-static void budget_rtn(const tty *t)
+/* Budget: a preset typed in (its summary expected on the screen). */
+static void budget_preset(const tty *t, const char *preset, const char *summary)
 {
+    char k[128];
     keys(t, "2");
     expect_screen(t, "Method and budget", OPEN_MS);
     keys(t, "Enter");
     expect_screen(t, "Preset:", OPEN_MS);
-    keys(t, "C-u rtn-4 Enter");
-    expect_screen(t, "round to nearest, 4 bits", OPEN_MS);
+    snprintf(k, sizeof k, "C-u %s Enter", preset);
+    keys(t, k);
+    expect_screen(t, summary, OPEN_MS);
+}
+
+/* rtn-4 with 16 samples. */
+static void budget_rtn(const tty *t)
+{
+    budget_preset(t, "rtn-4", "round to nearest, 4 bits");
     keys(t, "j j j j j");
     keys(t, "Enter");
     expect_screen(t, "Samples:", OPEN_MS);
     keys(t, "C-u 16 Enter");
 }
 
-Test(tui, quantize_step_cancel_run_and_evaluate, .timeout = 180)
+/* The newest layer of a run still going (started paused, one step): its
+   outliers (SpQR) or codebooks (AQLM) show in Inspect before its block is
+   checkpointed, and still after the run ends. */
+static void inspect_newest(const char *preset, const char *summary, const char *pic_key, const char *missing)
 {
     tty t;
-    start(&t, 100, 30, NULL);
+    start(&t, 100, 30, "OMP_NUM_THREADS=1");
     open_default(&t);
-    budget_rtn(&t);
+    budget_preset(&t, preset, summary);
     keys(&t, "S");
     expect_screen(&t, "paused", RUN_MS);
     keys(&t, ".");
     expect_screen(&t, "1/35 layers", STEP_MS);
+    keys(&t, "4");
+    expect_screen(&t, "block 0 self_attn.q_proj", OPEN_MS);
+    keys(&t, pic_key);
+    usleep(500 * 1000);
+    char *s = screen(&t);
+    cr_expect(!strstr(s, missing) && !strstr(s, "loading"), "the newest layer has no data live:\n%s", s);
+    free(s);
+    keys(&t, "3 p");   /* resume and let it finish */
+    expect_screen(&t, "finished:", RUN_MS);
+    keys(&t, "4");
+    keys(&t, pic_key);
+    usleep(500 * 1000);
+    s = screen(&t);
+    cr_expect(!strstr(s, missing), "no data after the run:\n%s", s);
+    free(s);
+    keys(&t, "q");
+    expect_exit(&t, 0);
+    stop(&t);
+}
+
+Test(tui, inspect_shows_the_newest_spqr_layer_live, .timeout = 120)
+{
+    inspect_newest("spqr-3.6", "SpQR w3", "o", "no outliers data");
+}
+
+Test(tui, inspect_shows_the_newest_aqlm_layer_live, .timeout = 120)
+{
+    inspect_newest("aqlm-small-2x6", "AQLM 2x6", "b", "no codebook data");
+}
+
+Test(tui, quantize_step_cancel_run_and_evaluate, .timeout = 180)
+{
+    tty t;
+    start(&t, 100, 30, "OMP_NUM_THREADS=1 OMP_WAIT_POLICY=passive");   /* steady on a shared machine */
+    open_default(&t);
+    budget_rtn(&t);
+    keys(&t, "S");
+    expect_screen(&t, "paused", RUN_MS);
+    expect_screen(&t, "pResume", OPEN_MS);   /* the bar says what p does now */
+    sleep(6);
+    keys(&t, ".");
+    expect_screen(&t, "1/35 layers", STEP_MS);
+    char *el = screen(&t), *at = strstr(el, "elapsed ");
+    cr_expect(at && at[9] != ':' && at[10] != ':' && atof(at + 8) < 5.0,
+              "elapsed counts the 6 s paused:\n%s", el);
+    free(el);
     keys(&t, ".");
     expect_screen(&t, "2/35 layers", STEP_MS);
     keys(&t, ".");
@@ -264,14 +321,56 @@ Test(tui, quantize_step_cancel_run_and_evaluate, .timeout = 180)
     expect_screen(&t, "Export PNG", OPEN_MS);
     keys(&t, "Enter");
     expect_screen(&t, "Picture written", RUN_MS);
-    cr_expect(file_exists(t.dir, "stories260K-b4-down_proj-weights.png"), "the PNG was not written");
+    char pngs[300];
+    snprintf(pngs, sizeof pngs, "ls %s/quench-runs/*/stories260K-b4-down_proj-weights.png 2>/dev/null", t.dir);
+    char *found = slurp(pngs);
+    cr_expect(found[0], "the PNG was not written into the run folder");
+    free(found);
     keys(&t, "Enter");
     keys(&t, "5");
     expect_screen(&t, "Perplexity", OPEN_MS);
     keys(&t, "p");
     expect_screen(&t, "%)", RUN_MS);   /* the compressed model's change against the original */
+    expect_screen(&t, "+/-", OPEN_MS);   /* the results table gives each perplexity's error */
     keys(&t, "g");
     expect_screen(&t, "tokens/s", RUN_MS);
+    /* both models, same prompt and seed, side by side: greedy, so the texts start alike */
+    expect_screen(&t, "original", OPEN_MS);
+    for (int waited = 0; waited < RUN_MS; waited += 100) {
+        char *g = screen(&t);
+        char *second = strstr(g, "Once upon a time");
+        bool both = second && strstr(second + 1, "Once upon a time") && strstr(g, "tokens/s");
+        free(g);
+        if (both) break;
+        usleep(100 * 1000);
+    }
+    char *gs = screen(&t), *first = strstr(gs, "Once upon a time");
+    cr_expect(first && strstr(first + 1, "Once upon a time"), "not two generations side by side:\n%s", gs);
+    free(gs);
+    keys(&t, "q");
+    expect_exit(&t, 0);
+    stop(&t);
+}
+
+/* A click during a run: the screen goes on following the run with no key
+   pressed (ncurses used to block in getch after the click's release). */
+Test(tui, a_click_does_not_freeze_a_running_run, .timeout = 180)
+{
+    tty t;
+    start(&t, 100, 30, "OMP_NUM_THREADS=1 OMP_WAIT_POLICY=passive");   /* steady on a shared machine */
+    open_default(&t);
+    keys(&t, "2");
+    expect_screen(&t, "Method and budget", OPEN_MS);
+    keys(&t, "s");   /* spqr-3.6 with 128 windows: seconds, not milliseconds */
+    expect_screen(&t, "running", RUN_MS);
+    usleep(500 * 1000);
+    click(&t, 11, 11);
+    char *s = screen(&t);
+    bool running = strstr(s, "running") != NULL;
+    free(s);
+    expect_screen(&t, "finished:", 2 * RUN_MS);
+    expect_screen(&t, "35/35 layers", OPEN_MS);
+    cr_expect(running, "the run ended before the click: the test proved nothing");
     keys(&t, "q");
     expect_exit(&t, 0);
     stop(&t);
@@ -303,6 +402,52 @@ Test(tui, opens_a_run_folder_from_disk)
     char *s = screen(&t);
     cr_expect(strstr(s, "of 64x64") && !strstr(s, "no error data"), "no error map:\n%s", s);
     free(s);
+    keys(&t, "q");
+    expect_exit(&t, 0);
+    stop(&t);
+}
+
+/* The Runs screen lists the run folders under runs/, compares two marked ones
+   and opens one into Inspect; a run folder chosen on Models opens as the run
+   it is (Inspect), and no new run starts. */
+Test(tui, runs_browser_compares_and_opens, .timeout = 180)
+{
+    tty t;
+    start(&t, 100, 30, "OMP_NUM_THREADS=1");
+    const char *presets[] = { "rtn-4", "gptq-3" };
+    char run[2][256];
+    for (int i = 0; i < 2; i++) {
+        snprintf(run[i], sizeof run[i], "%s/runs/s-%s", t.dir, presets[i]);
+        const char *args[] = { "quantize", TS_STORIES_HF, "--preset", presets[i], "--calib",
+                               ts_shared("text/tinystories-valid-head.txt"), "--nsamples", "8", "--seqlen", "64",
+                               "--out", run[i], NULL };
+        ts_run_result r = ts_run_quench(args);
+        cr_assert_eq(r.status, 0, "quench quantize failed: %s", r.err);
+        ts_run_free(&r);
+    }
+    open_default(&t);
+    keys(&t, "6");
+    expect_screen(&t, "s-rtn-4", OPEN_MS);
+    expect_screen(&t, "s-gptq-3", OPEN_MS);
+    keys(&t, "Space j Space");
+    expect_screen(&t, "Compare A and B", OPEN_MS);
+    expect_screen(&t, "GPTQ w3", OPEN_MS);
+    expect_screen(&t, "RTN w4", OPEN_MS);
+    expect_screen(&t, "relative error per layer", OPEN_MS);
+    keys(&t, "Enter");
+    expect_screen(&t, "block 0 self_attn.q_proj", OPEN_MS);   /* Inspect, on the run chosen */
+    /* Models: a run folder typed into the browser opens into Inspect, not the Budget */
+    keys(&t, "1 o");
+    expect_screen(&t, "Open a model", OPEN_MS);
+    keys(&t, ": C-u");
+    char k[400];
+    snprintf(k, sizeof k, "'%s' Enter", run[0]);
+    keys(&t, k);
+    expect_screen(&t, "EnterFull", OPEN_MS);   /* Inspect's bottom bar */
+    char *s = screen(&t);
+    cr_expect(strstr(s, "Layers") && !strstr(s, "Method and budget"), "not on Inspect:\n%s", s);
+    free(s);
+    cr_expect(!file_exists(t.dir, "quench-runs"), "a new run was started");
     keys(&t, "q");
     expect_exit(&t, 0);
     stop(&t);
