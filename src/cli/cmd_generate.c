@@ -16,7 +16,7 @@
 
 static const char k_usage[] =
     "quench generate MODEL --prompt TEXT [-n N] [--temp T] [--top-p P] [--seed S] [--threads T] "
-    "[--tokenizer PATH] [--quiet]";
+    "[--device cpu|cuda] [--tokenizer PATH] [--quiet]";
 
 int qn_cmd_generate(int argc, char **argv)
 {
@@ -24,12 +24,13 @@ int qn_cmd_generate(int argc, char **argv)
         { "prompt", required_argument, 0, 'p' }, { "temp", required_argument, 0, 't' },
         { "top-p", required_argument, 0, 'P' }, { "seed", required_argument, 0, 's' },
         { "threads", required_argument, 0, 'T' }, { "tokenizer", required_argument, 0, 'z' },
-        { "quiet", no_argument, 0, 'q' }, { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 } };
+        { "quiet", no_argument, 0, 'q' }, { "device", required_argument, 0, 'D' }, { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 } };
     const char *prompt = NULL, *tokenizer = NULL;
     size_t n_new = 128, threads = 0;
     double temp = 0.8, top_p = 0.9;
     uint64_t seed = (uint64_t)time(NULL);
     bool quiet = false;
+    const char *device = NULL;
     int ch;
     optind = 1;
     while ((ch = getopt_long(argc, argv, "n:h", longopts, NULL)) != -1) {
@@ -42,6 +43,7 @@ int qn_cmd_generate(int argc, char **argv)
         case 'T': if (!qn_arg_size("generate", "--threads", optarg, 0, 1024, &threads)) return 2; break;
         case 'z': tokenizer = optarg; break;
         case 'q': quiet = true; break;
+        case 'D': device = optarg; break;
         case 'h': printf("usage: %s\n", k_usage); return 0;
         default: return qn_arg_usage_error("generate", k_usage, "bad option");
         }
@@ -54,6 +56,8 @@ int qn_cmd_generate(int argc, char **argv)
 
     qn_cli_progress prog;
     qn_cli_progress_init(&prog);
+    int dev_rc = device ? qn_cli_use_device("generate", device) : 0;
+    if (dev_rc) return dev_rc;
     qn_model *m = qn_cli_open_model("generate", argv[optind], tokenizer, (int)threads, &prog);
     if (!m) return 1;
     fputs(prompt, stdout);

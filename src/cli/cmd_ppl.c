@@ -15,7 +15,7 @@
 
 static const char k_usage[] =
     "quench ppl MODEL --text FILE --ctx N [--protocol gptq|llamacpp] [--chunks K] [--batch B] "
-    "[--threads T] [--tokenizer PATH] [--extend-ctx] [--json]";
+    "[--threads T] [--device cpu|cuda] [--tokenizer PATH] [--extend-ctx] [--json]";
 
 int qn_cmd_ppl(int argc, char **argv)
 {
@@ -24,11 +24,12 @@ int qn_cmd_ppl(int argc, char **argv)
         { "protocol", required_argument, 0, 'p' }, { "chunks", required_argument, 0, 'k' },
         { "batch", required_argument, 0, 'b' }, { "threads", required_argument, 0, 'T' },
         { "tokenizer", required_argument, 0, 'z' }, { "json", no_argument, 0, 'j' }, { "extend-ctx", no_argument, 0, 'e' },
-        { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 } };
+        { "device", required_argument, 0, 'D' }, { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 } };
     const char *text = NULL, *tokenizer = NULL;
     size_t ctx = 0, chunks = 0, batch = 0, threads = 0;
     bool json = false, extend = false;
     qn_ppl_protocol protocol = QN_PPL_GPTQ;
+    const char *device = NULL;
     int ch;
     optind = 1;
     while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -46,6 +47,7 @@ int qn_cmd_ppl(int argc, char **argv)
             else if (strcmp(optarg, "llamacpp") == 0) protocol = QN_PPL_LLAMACPP;
             else return qn_arg_usage_error("ppl", k_usage, "--protocol: expected gptq or llamacpp, found '%s'", optarg);
             break;
+        case 'D': device = optarg; break;
         case 'h': printf("usage: %s\n", k_usage); return 0;
         default: return qn_arg_usage_error("ppl", k_usage, "bad option");
         }
@@ -56,6 +58,8 @@ int qn_cmd_ppl(int argc, char **argv)
 
     qn_cli_progress prog;
     qn_cli_progress_init(&prog);
+    int dev_rc = device ? qn_cli_use_device("ppl", device) : 0;
+    if (dev_rc) return dev_rc;
     qn_model *m = qn_cli_open_model("ppl", argv[optind], tokenizer, (int)threads, &prog);
     if (!m) return 1;
     if (extend) qn_model_extend_ctx(m, ctx);

@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 
+#include "kernels/device.h"
 #include "kernels/linear.h"
 
 int qn_cli_fail(const char *cmd, const qn_err *err)
@@ -25,4 +26,12 @@ qn_model *qn_cli_open_model(const char *cmd, const char *path, const char *token
     }
     qn_cli_progress_clear(progress);
     return m;
+}
+
+int qn_cli_use_device(const char *cmd, const char *name)
+{
+    qn_device d;
+    qn_err err = {0};
+    if (qn_device_parse(name, &d, &err) || qn_kernels_set_device(d, &err)) return qn_cli_fail(cmd, &err);
+    return 0;
 }

@@ -39,6 +39,9 @@ typedef struct qn_backend {
 } qn_backend;
 
 extern const qn_backend qn_backend_cpu;
+#ifdef QN_HAVE_CUDA
+extern const qn_backend qn_backend_cuda;   /* backend_cuda.c, built with nvcc only */
+#endif
 
 /* Dequantizes rows r0 .. r1-1 of a matrix into out ((r1 - r0), d_in) row-major;
    scratch: the scratch_floats the caller asked qn_cpu_matmul_dequant for, per thread. */
