@@ -59,7 +59,8 @@ $(BUILD)/%.cu.o: %.cu
 
 CUDA_TEST_SRCS := $(shell find tests/cuda -name '*.c' 2>/dev/null | sort)
 CUDA_TEST_BIN  := $(BUILD)/test_cuda
-$(CUDA_TEST_BIN): $(CUDA_TEST_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/tests/support.o $(BUILD)/libquench.a
+$(CUDA_TEST_BIN): $(CUDA_TEST_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/tests/support.o $(BUILD)/tests/kernels/kernel_cases.o \
+                  $(BUILD)/libquench.a
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -lcriterion -o $@
 
 # Every CUDA kernel against the CPU on the same packed matrices, and SmolLM2
@@ -69,14 +70,22 @@ $(CUDA_TEST_BIN): $(CUDA_TEST_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/tests/support.o $(
 cuda-test: $(CUDA_TEST_BIN) $(BUILD)/quench
 	QN_SHARED=$(QN_SHARED) QN_BIN=$(abspath $(BUILD)/quench) $(CUDA_TEST_BIN) --jobs 1 $(TEST_ARGS)
 
-# Kernels against cuBLAS fp16 at the issue's shapes, then decode speed of SmolLM2 on the GPU.
-CUDA_BENCH_SHAPES ?= 4096x4096 11008x4096 8192x28672
+# Kernels against cuBLAS fp16 at the issue's shapes (targets: aqlm-2x8 and
+# int4 >= 3x, aqlm-1x16 >= 1.5x at one token), then decode speed of SmolLM2
+# on the GPU: f16 (its weights as loaded) and RTN int4 (quantized here once;
+# AQLM and SpQR of a 135M model take too long on a CPU to do in a bench run).
+CUDA_BENCH_SHAPES  ?= 4096x4096 11008x4096 8192x28672
 CUDA_BENCH_FORMATS ?= aqlm-2x8 aqlm-1x16 aqlm-1x8 int4 int3 int2 spqr-w3
+CUDA_BENCH_MODEL   ?= $(QN_SHARED)/models/smollm2-135m/SmolLM2-135M-Instruct.Q4_1.gguf
+CUDA_BENCH_INT4    := $(BUILD)/cuda-bench-smollm2-rtn4
 cuda-bench: $(BUILD)/quench
 	@for shape in $(CUDA_BENCH_SHAPES); do for f in $(CUDA_BENCH_FORMATS); do \
 	  $(BUILD)/quench bench-kernel --device cuda --format $$f --rows $${shape%x*} --cols $${shape#*x} --reps 50 || exit 1; \
 	  echo; done; done
-	$(BUILD)/quench bench $(QN_SHARED)/models/smollm2-135m/SmolLM2-135M-Instruct.Q4_1.gguf --device cuda
+	$(BUILD)/quench bench $(CUDA_BENCH_MODEL) --device cuda
+	test -f $(CUDA_BENCH_INT4)/config.json || $(BUILD)/quench quantize $(CUDA_BENCH_MODEL) --preset rtn-4 \
+	  --calib $(QN_SHARED)/text/tinystories-valid-head.txt --nsamples 4 --seqlen 64 --out $(CUDA_BENCH_INT4) --force
+	$(BUILD)/quench bench $(CUDA_BENCH_INT4) --device cuda
 # ---- end CUDA --------------------------------------------------------------
 
 SHELL := /bin/bash
