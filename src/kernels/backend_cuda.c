@@ -34,10 +34,8 @@ static void cuda_release(const qn_linear *w, void *plan)
 
 static qn_status cuda_matmul(const qn_linear *w, const float *X, size_t n_tok, float *Y, qn_err *err)
 {
-    if (!w->plan)
-        return qn_err_set(err, QN_ERR_ARG, "%zu x %zu linear: compressed weights used before qn_linear_init",
-                          w->d_out, w->d_in);
-    return qn_cu_matmul_host(w->plan, X, n_tok, Y, err);
+    qn_status s = qn_check_planned(w, err);
+    return s ? s : qn_cu_matmul_host(w->plan, X, n_tok, Y, err);
 }
 
 static qn_status cuda_matvec(const qn_linear *w, const float *x, float *y, qn_err *err)

@@ -14,14 +14,20 @@
 #include "kernels/kernel_bench.h"
 #include "kernel_cases.h"
 
+/* A synth matrix of a bench-kernel format behind an initialised linear. */
+static void make_case(kc_case *c, const char *format, size_t rows, size_t cols, uint64_t seed)
+{
+    qn_synth_opts so;
+    cr_assert_eq(qn_kbench_synth_opts(format, rows, cols, seed, &so, NULL), QN_OK, "%s", format);
+    kc_make(c, &so, format);
+}
+
 /* Packs the named format at rows x cols and compares the decoded matrix with
    the reference: bit for bit, the decoders follow the reference's arithmetic. */
 static void check_roundtrip(const char *format, size_t rows, size_t cols, uint64_t seed)
 {
-    qn_synth_opts so;
-    cr_assert_eq(qn_kbench_synth_opts(format, rows, cols, seed, &so, NULL), QN_OK, "%s", format);
     kc_case c;
-    kc_make(&c, &so, format);
+    make_case(&c, format, rows, cols, seed);
     qn_cu_matrix m;
     qn_err err = {0};
     cr_assert_eq(qn_cu_pack(&c.lin, &m, &err), QN_OK, "%s: %s", format, err.msg);
@@ -71,10 +77,8 @@ Test(cuda_pack, f32_becomes_round_to_nearest_fp16)
 
 Test(cuda_pack, int3_rows_are_words_of_ten_codes)
 {
-    qn_synth_opts so;
-    cr_assert_eq(qn_kbench_synth_opts("int3", 3, 264, 7, &so, NULL), QN_OK);
     kc_case c;
-    kc_make(&c, &so, "int3");
+    make_case(&c, "int3", 3, 264, 7);
     const qn_int_weights *p = c.lin.packed;
     qn_cu_matrix m;
     cr_assert_eq(qn_cu_pack(&c.lin, &m, NULL), QN_OK);
@@ -94,10 +98,8 @@ Test(cuda_pack, int3_rows_are_words_of_ten_codes)
 
 Test(cuda_pack, aqlm_codes_are_stored_unsigned)
 {
-    qn_synth_opts so;
-    cr_assert_eq(qn_kbench_synth_opts("aqlm-2x8", 4, 64, 3, &so, NULL), QN_OK);
     kc_case c;
-    kc_make(&c, &so, "aqlm-2x8");
+    make_case(&c, "aqlm-2x8", 4, 64, 3);
     /* the Hugging Face packing stores code v >= 128 as the int8 v - 256 */
     qn_aqlm_weights *p = (qn_aqlm_weights *)c.lin.packed;
     uint8_t *codes = (uint8_t *)p->codes;
@@ -147,10 +149,8 @@ Test(cuda_device, selecting_cuda_says_why_it_cannot)
 
 Test(cuda_device, linears_remember_the_backend_that_planned_them)
 {
-    qn_synth_opts so;
-    cr_assert_eq(qn_kbench_synth_opts("int4", 8, 128, 1, &so, NULL), QN_OK);
     kc_case c;
-    kc_make(&c, &so, "int4");
+    make_case(&c, "int4", 8, 128, 1);
     cr_expect_not_null(c.lin.backend);
     cr_expect_not_null(c.lin.plan);
     qn_linear copy = c.lin;

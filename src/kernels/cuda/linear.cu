@@ -86,72 +86,54 @@ __device__ __forceinline__ uint32_t warp_row(int k)
     return blockIdx.x * ROWS_PER_BLOCK + (threadIdx.x >> 5) * ROWS_PER_WARP + (uint32_t)k;
 }
 
-template <int BITS>
-__global__ void gemv_int(qn_cu_matrix m, const __half *x, float *y)
+/* Scale and zero of group g of row r: INT reads them, SpQR decodes its bilevel statistics. */
+template <bool SPQR>
+__device__ __forceinline__ void group_stats(const qn_cu_matrix *m, uint32_t r, uint32_t g, float *s, float *z)
 {
-    extern __shared__ __align__(16) unsigned char smem[];
-    __half *xs = (__half *)smem;
-    stage_x(xs, x, m.d_in, nullptr);
-    __syncthreads();
-    const uint32_t per = 32 / BITS, mask = (1u << BITS) - 1u, lane = threadIdx.x & 31;
-    for (int k = 0; k < ROWS_PER_WARP; k++) {
-        uint32_t r = warp_row(k);
-        if (r >= m.d_out) break;
-        const uint32_t *row = m.qwords + (size_t)r * m.words_per_row;
-        const uint16_t *sc = m.scales + (size_t)r * m.n_groups, *zc = m.zeros + (size_t)r * m.n_groups;
-        float acc = 0.0f;
-        for (uint32_t wi = lane; wi < m.words_per_row; wi += 32) {
-            uint32_t word = row[wi], c = wi * per, g = c / m.group_size, g_end = (g + 1) * m.group_size;
-            float s = qn_cu_half(sc[g]), z = qn_cu_half(zc[g]);
-#pragma unroll
-            for (uint32_t i = 0; i < per; i++, c++) {
-                if (c >= m.d_in) break;
-                if (c == g_end) {
-                    g++;
-                    g_end += m.group_size;
-                    s = qn_cu_half(sc[g]);
-                    z = qn_cu_half(zc[g]);
-                }
-                float q = (float)((word >> (i * BITS)) & mask);
-                acc += s * (q - z) * __half2float(xs[c]);
-            }
-        }
-        acc = qn_warp_sum(acc);
-        if (lane == 0) y[r] = acc;
+    if (SPQR) {
+        qn_cu_spqr_stats(m, r, g, s, z);
+    } else {
+        size_t i = (size_t)r * m->n_groups + g;
+        *s = qn_cu_half(m->scales[i]);
+        *z = qn_cu_half(m->zeros[i]);
     }
 }
 
-template <int BITS>
-__global__ void gemv_spqr(qn_cu_matrix m, const __half *x, float *y)
+/* INT and SpQR share the dense low-bit part: each lane takes whole words of
+   32 / BITS codes, so a warp reads 128 consecutive bytes of a row at a time.
+   SpQR stages x through its permutation and adds the row's CSR outliers. */
+template <int BITS, bool SPQR>
+__global__ void gemv_lowbit(qn_cu_matrix m, const __half *x, float *y)
 {
     extern __shared__ __align__(16) unsigned char smem[];
     __half *xs = (__half *)smem;
-    stage_x(xs, x, m.d_in, m.perm);
+    stage_x(xs, x, m.d_in, SPQR ? m.perm : nullptr);
     __syncthreads();
     const uint32_t per = 32 / BITS, mask = (1u << BITS) - 1u, lane = threadIdx.x & 31;
+    const uint32_t gs = SPQR ? m.beta1 : m.group_size;
     for (int k = 0; k < ROWS_PER_WARP; k++) {
         uint32_t r = warp_row(k);
         if (r >= m.d_out) break;
         const uint32_t *row = m.qwords + (size_t)r * m.words_per_row;
         float acc = 0.0f, s, z;
         for (uint32_t wi = lane; wi < m.words_per_row; wi += 32) {
-            uint32_t word = row[wi], c = wi * per, g = c / m.beta1, g_end = (g + 1) * m.beta1;
-            qn_cu_spqr_stats(&m, r, g, &s, &z);
+            uint32_t word = row[wi], c = wi * per, g = c / gs, g_end = (g + 1) * gs;
+            group_stats<SPQR>(&m, r, g, &s, &z);
 #pragma unroll
             for (uint32_t i = 0; i < per; i++, c++) {
                 if (c >= m.d_in) break;
                 if (c == g_end) {
                     g++;
-                    g_end += m.beta1;
-                    qn_cu_spqr_stats(&m, r, g, &s, &z);
+                    g_end += gs;
+                    group_stats<SPQR>(&m, r, g, &s, &z);
                 }
                 float q = (float)((word >> (i * BITS)) & mask);
                 acc += s * (q - z) * __half2float(xs[c]);
             }
         }
-        /* outliers index original columns: read x itself (about 1% of the row) */
-        for (int32_t e = m.row_ptr[r] + (int32_t)lane; e < m.row_ptr[r + 1]; e += 32)
-            acc += qn_cu_half(m.values[e]) * __half2float(x[m.col_idx[e]]);
+        if (SPQR)   /* outliers index original columns: read x itself (about 1% of the row) */
+            for (int32_t e = m.row_ptr[r] + (int32_t)lane; e < m.row_ptr[r + 1]; e += 32)
+                acc += qn_cu_half(m.values[e]) * __half2float(x[m.col_idx[e]]);
         acc = qn_warp_sum(acc);
         if (lane == 0) y[r] = acc;
     }
@@ -249,17 +231,17 @@ static qn_status gemv(const qn_cu_matrix *w, const __half *x, float *y, cudaStre
     switch (w->kind) {
     case QN_CU_INT:
         switch (w->bits) {
-        case 2: return launch_gemv(gemv_int<2>, xs, w->d_out, st, err, *w, x, y);
-        case 3: return launch_gemv(gemv_int<3>, xs, w->d_out, st, err, *w, x, y);
-        case 4: return launch_gemv(gemv_int<4>, xs, w->d_out, st, err, *w, x, y);
-        case 8: return launch_gemv(gemv_int<8>, xs, w->d_out, st, err, *w, x, y);
+        case 2: return launch_gemv(gemv_lowbit<2, false>, xs, w->d_out, st, err, *w, x, y);
+        case 3: return launch_gemv(gemv_lowbit<3, false>, xs, w->d_out, st, err, *w, x, y);
+        case 4: return launch_gemv(gemv_lowbit<4, false>, xs, w->d_out, st, err, *w, x, y);
+        case 8: return launch_gemv(gemv_lowbit<8, false>, xs, w->d_out, st, err, *w, x, y);
         }
-        break;
+        break;   /* other widths: the batch path */
     case QN_CU_SPQR:
         switch (w->bits) {
-        case 2: return launch_gemv(gemv_spqr<2>, xs, w->d_out, st, err, *w, x, y);
-        case 3: return launch_gemv(gemv_spqr<3>, xs, w->d_out, st, err, *w, x, y);
-        case 4: return launch_gemv(gemv_spqr<4>, xs, w->d_out, st, err, *w, x, y);
+        case 2: return launch_gemv(gemv_lowbit<2, true>, xs, w->d_out, st, err, *w, x, y);
+        case 3: return launch_gemv(gemv_lowbit<3, true>, xs, w->d_out, st, err, *w, x, y);
+        case 4: return launch_gemv(gemv_lowbit<4, true>, xs, w->d_out, st, err, *w, x, y);
         }
         break;
     case QN_CU_AQLM: {
