@@ -50,7 +50,8 @@ int qn_cmd_bench_kernel(int argc, char **argv)
         case 'j': json = true; break;
         case 'D': {
             qn_err derr = {0};
-            if (qn_device_parse(optarg, &o.device, &derr)) return qn_arg_usage_error("bench-kernel", k_usage, "%s", derr.msg);
+            if (qn_device_parse(optarg, &o.device, &derr))
+                return qn_arg_usage_error("bench-kernel", k_usage, "%s", derr.msg);
             break;
         }
         case 'h': printf("usage: %s\n", k_usage); print_formats(stdout); return 0;
@@ -90,8 +91,8 @@ int qn_cmd_bench_kernel(int argc, char **argv)
     if (json) {
         json_t *j = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:i, s:I, s:b, s:s, s:f, s:f, s:f, s:f, s:f, s:f, "
                               "s:f, s:f, s:f}",
-                              "device", qn_device_name(o.device), "gpu", r.device, "format", o.format, "rows", (json_int_t)o.rows, "cols", (json_int_t)o.cols, "batch",
-                              (json_int_t)o.batch, "threads", r.threads, "reps", (json_int_t)o.reps, "warm", o.warm,
+                              "device", qn_device_name(o.device), "gpu", r.device, "format", o.format, "rows",
+                              (json_int_t)o.rows, "cols", (json_int_t)o.cols, "batch", (json_int_t)o.batch, "threads", r.threads, "reps", (json_int_t)o.reps, "warm", o.warm,
                               "simd", r.simd, "ours_s", r.ours_s, "blas_s", r.blas_s, "speedup", r.speedup, "gbps",
                               r.gbps, "ours_min_s", r.ours_min_s, "blas_min_s", r.blas_min_s, "blas_gbps",
                               r.blas_gbps, "bits_per_weight", r.bits_per_weight, "max_rel_err", r.max_rel_err);

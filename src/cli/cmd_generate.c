@@ -24,7 +24,8 @@ int qn_cmd_generate(int argc, char **argv)
         { "prompt", required_argument, 0, 'p' }, { "temp", required_argument, 0, 't' },
         { "top-p", required_argument, 0, 'P' }, { "seed", required_argument, 0, 's' },
         { "threads", required_argument, 0, 'T' }, { "tokenizer", required_argument, 0, 'z' },
-        { "quiet", no_argument, 0, 'q' }, { "device", required_argument, 0, 'D' }, { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 } };
+        { "quiet", no_argument, 0, 'q' }, { "device", required_argument, 0, 'D' },
+        { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 } };
     const char *prompt = NULL, *tokenizer = NULL;
     size_t n_new = 128, threads = 0;
     double temp = 0.8, top_p = 0.9;
