@@ -12,10 +12,10 @@
 #include "cli/session.h"
 #include "engine/speed.h"
 
-static const char k_usage[] = "quench bench MODEL [-p PROMPT_TOKENS] [-n GEN_TOKENS] [-r REPS] [--threads T] [--json]";
+static const char k_usage[] = "quench bench MODEL [-p PROMPT_TOKENS] [-n GEN_TOKENS] [-r REPS] [--threads T] [--device cpu|cuda] [--json]";
 
 static const char k_help[] =
-    "usage: quench bench MODEL [-p N] [-n N] [-r K] [--threads T] [--json]\n"
+    "usage: quench bench MODEL [-p N] [-n N] [-r K] [--threads T] [--device cpu|cuda] [--json]\n"
     "Prompt processing and decode speed in tokens/s (medians), the weight bytes read per token and\n"
     "the memory-bandwidth bound measured in the same run.\n"
     "MODEL: a Hugging Face folder, a quench run folder, a .gguf file or a llama2.c .bin.\n"
@@ -23,6 +23,7 @@ static const char k_help[] =
     "  -p N                 prompt tokens                                        default 512\n"
     "  -n N                 generated tokens                                     default 128\n"
     "  -r K                 repetitions (the median is reported)                 default 5\n"
+    "  --device D           cpu or cuda (cuda needs a build with nvcc and an NVIDIA GPU)  default cpu\n"
     "  --threads T          worker threads (0 = quench's default for this machine)  default 0\n"
     "  --json               stdout holds one JSON object (pp_tps, tg_tps, bandwidth_gbps, ...)\n"
     "\n"
@@ -34,9 +35,10 @@ int qn_cmd_bench(int argc, char **argv)
 {
     static const struct option longopts[] = {
         { "threads", required_argument, 0, 'T' }, { "json", no_argument, 0, 'j' },
-        { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 } };
+        { "device", required_argument, 0, 'D' }, { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 } };
     size_t p = 512, n = 128, reps = 5, threads = 0;
     bool json = false;
+    const char *device = NULL;
     int ch;
     optind = 1;
     while ((ch = getopt_long(argc, argv, "p:n:r:h", longopts, NULL)) != -1) {
@@ -46,6 +48,7 @@ int qn_cmd_bench(int argc, char **argv)
         case 'r': if (!qn_arg_size("bench", "-r", optarg, 1, 1000, &reps)) return 2; break;
         case 'T': if (!qn_arg_size("bench", "--threads", optarg, 0, 1024, &threads)) return 2; break;
         case 'j': json = true; break;
+        case 'D': device = optarg; break;
         case 'h': return qn_arg_help(k_help);
         default: return qn_arg_bad_option("bench", longopts, argc, argv);
         }
@@ -53,6 +56,8 @@ int qn_cmd_bench(int argc, char **argv)
     if (optind != argc - 1) return qn_arg_usage_error("bench", k_usage, "expected one MODEL");
     qn_cli_progress prog;
     qn_cli_progress_init(&prog);
+    int dev_rc = device ? qn_cli_use_device("bench", device) : 0;
+    if (dev_rc) return dev_rc;
     qn_model *m = qn_cli_open_model("bench", argv[optind], NULL, (int)threads, &prog);
     if (!m) return 1;
     qn_model_extend_ctx(m, p > n ? p : n);   /* throughput only: positions past training are fine */

@@ -1,7 +1,8 @@
 /* cmd_bench_kernel.c: `quench bench-kernel --rows R --cols C --format FMT
-   --threads T [--batch N] [--reps K] [--warm] [--json]`: one compressed
-   kernel against OpenBLAS on the same random matrix (kernels/kernel_bench.h),
-   both times, the speedup and the bandwidth of compressed weights read. */
+   --threads T [--batch N] [--reps K] [--warm] [--device cpu|cuda] [--json]`:
+   one compressed kernel against OpenBLAS (on the GPU: cuBLAS fp16) on the
+   same random matrix (kernels/kernel_bench.h), both times, the speedup and
+   the bandwidth of compressed weights read. */
 #include "cli/commands.h"
 
 #include <getopt.h>
@@ -10,10 +11,11 @@
 #include <string.h>
 
 #include "cli/args.h"
+#include "kernels/device.h"
 #include "kernels/kernel_bench.h"
 
 static const char k_usage[] = "quench bench-kernel --rows R --cols C --format FMT [--threads T] [--batch N] "
-                              "[--reps K] [--warm] [--json]";
+                              "[--reps K] [--warm] [--device cpu|cuda] [--json]";
 
 static const char k_help[] =
     "usage: quench bench-kernel --rows R --cols C --format FMT [options]\n"
@@ -25,6 +27,7 @@ static const char k_help[] =
     "  --batch N            input vectors per call                               default 1\n"
     "  --reps K             timed repetitions                                    default 10\n"
     "  --warm               keep the weights in cache between calls              default off (cold)\n"
+    "  --device D           cpu or cuda (cuda needs a build with nvcc and an NVIDIA GPU)  default cpu\n"
     "  --threads T          worker threads (0 = quench's default for this machine)  default 0\n"
     "  --json               stdout holds one JSON object\n"
     "\n"
@@ -44,7 +47,8 @@ int qn_cmd_bench_kernel(int argc, char **argv)
         { "rows", required_argument, 0, 'R' }, { "cols", required_argument, 0, 'C' },
         { "format", required_argument, 0, 'f' }, { "threads", required_argument, 0, 'T' },
         { "batch", required_argument, 0, 'b' }, { "reps", required_argument, 0, 'r' },
-        { "warm", no_argument, 0, 'w' }, { "json", no_argument, 0, 'j' }, { "help", no_argument, 0, 'h' },
+        { "warm", no_argument, 0, 'w' }, { "json", no_argument, 0, 'j' }, { "device", required_argument, 0, 'D' },
+        { "help", no_argument, 0, 'h' },
         { 0, 0, 0, 0 } };
     qn_kbench_opts o = { .batch = 1, .reps = 10, .seed = 1 };
     size_t threads = 0;
@@ -61,6 +65,12 @@ int qn_cmd_bench_kernel(int argc, char **argv)
         case 'r': if (!qn_arg_size("bench-kernel", "--reps", optarg, 1, 10000, &o.reps)) return 2; break;
         case 'w': o.warm = true; break;
         case 'j': json = true; break;
+        case 'D': {
+            qn_err derr = {0};
+            if (qn_device_parse(optarg, &o.device, &derr))
+                return qn_arg_usage_error("bench-kernel", k_usage, "%s", derr.msg);
+            break;
+        }
         case 'h': qn_arg_help(k_help); print_formats(stdout); return 0;
         default: return qn_arg_bad_option("bench-kernel", longopts, argc, argv);
         }
@@ -81,19 +91,25 @@ int qn_cmd_bench_kernel(int argc, char **argv)
         fprintf(stderr, "quench bench-kernel: %s\n", err.msg);
         return 1;
     }
-    printf("%s %zu x %zu, batch %zu, %d threads, simd %s, median of %zu%s\n", o.format, o.rows, o.cols, o.batch,
-           r.threads, r.simd, o.reps, o.warm ? " (warm caches)" : " (caches flushed before each call)");
+    bool cuda = o.device == QN_DEVICE_CUDA;
+    if (cuda)
+        printf("%s %zu x %zu, batch %zu, on %s, median of %zu%s\n", o.format, o.rows, o.cols, o.batch, r.device, o.reps,
+               o.warm ? " (warm L2)" : " (L2 flushed before each call)");
+    else
+        printf("%s %zu x %zu, batch %zu, %d threads, simd %s, median of %zu%s\n", o.format, o.rows, o.cols, o.batch,
+               r.threads, r.simd, o.reps, o.warm ? " (warm caches)" : " (caches flushed before each call)");
     printf("ours  %10.3f ms (fastest %.3f)   %.3f bits/weight, %.2f GB/s of compressed weights\n",
            r.ours_s * 1e3, r.ours_min_s * 1e3, r.bits_per_weight, r.gbps);
-    printf("blas  %10.3f ms (fastest %.3f)   %s on the f32 dequantization, %.2f GB/s\n", r.blas_s * 1e3,
-           r.blas_min_s * 1e3, o.batch == 1 ? "sgemv" : "sgemm", r.blas_gbps);
+    printf("%s %10.3f ms (fastest %.3f)   %s on the %s dequantization, %.2f GB/s\n", cuda ? "cublas" : "blas ",
+           r.blas_s * 1e3, r.blas_min_s * 1e3, cuda ? (o.batch == 1 ? "GemmEx (GEMV)" : "GemmEx") :
+           (o.batch == 1 ? "sgemv" : "sgemm"), cuda ? "fp16" : "f32", r.blas_gbps);
     printf("speedup %.2fx (fastest against fastest %.2fx)   max difference %.2g of sum |w x|\n", r.speedup,
            r.blas_min_s / r.ours_min_s, r.max_rel_err);
     if (json) {
-        json_t *j = json_pack("{s:s, s:I, s:I, s:I, s:i, s:I, s:b, s:s, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, "
-                              "s:f}",
-                              "format", o.format, "rows", (json_int_t)o.rows, "cols", (json_int_t)o.cols, "batch",
-                              (json_int_t)o.batch, "threads", r.threads, "reps", (json_int_t)o.reps, "warm", o.warm,
+        json_t *j = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:i, s:I, s:b, s:s, s:f, s:f, s:f, s:f, s:f, s:f, "
+                              "s:f, s:f, s:f}",
+                              "device", qn_device_name(o.device), "gpu", r.device, "format", o.format, "rows",
+                              (json_int_t)o.rows, "cols", (json_int_t)o.cols, "batch", (json_int_t)o.batch, "threads", r.threads, "reps", (json_int_t)o.reps, "warm", o.warm,
                               "simd", r.simd, "ours_s", r.ours_s, "blas_s", r.blas_s, "speedup", r.speedup, "gbps",
                               r.gbps, "ours_min_s", r.ours_min_s, "blas_min_s", r.blas_min_s, "blas_gbps",
                               r.blas_gbps, "bits_per_weight", r.bits_per_weight, "max_rel_err", r.max_rel_err);

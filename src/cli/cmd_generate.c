@@ -17,7 +17,7 @@
 
 static const char k_usage[] =
     "quench generate MODEL --prompt TEXT [-n N] [--temp T] [--top-p P] [--seed S] [--threads T] "
-    "[--tokenizer PATH] [--ggml-numerics] [--quiet]";
+    "[--tokenizer PATH] [--device cpu|cuda] [--ggml-numerics] [--quiet]";
 
 static const char k_help[] =
     "usage: quench generate MODEL --prompt TEXT [options]\n"
@@ -30,6 +30,7 @@ static const char k_help[] =
     "  --top-p P            nucleus sampling threshold                       default 0.9\n"
     "  --seed S             sampler seed                                     default the clock\n"
     "  --ggml-numerics      round as llama.cpp's CPU backend does (8-bit activations, f16 KV cache)\n"
+    "  --device D           cpu or cuda (cuda needs a build with nvcc and an NVIDIA GPU)  default cpu\n"
     "  --threads T          worker threads (0 = quench's default)            default 0\n"
     "  --tokenizer PATH     tokenizer.json or tokenizer.bin when MODEL lacks one\n"
     "  --quiet              no speed line on stderr\n"
@@ -45,12 +46,14 @@ int qn_cmd_generate(int argc, char **argv)
         { "top-p", required_argument, 0, 'P' }, { "seed", required_argument, 0, 's' },
         { "threads", required_argument, 0, 'T' }, { "tokenizer", required_argument, 0, 'z' },
         { "quiet", no_argument, 0, 'q' }, { "ggml-numerics", no_argument, 0, 'g' },
+        { "device", required_argument, 0, 'D' },
         { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 } };
     const char *prompt = NULL, *tokenizer = NULL;
     size_t n_new = 128, threads = 0;
     double temp = 0.8, top_p = 0.9;
     uint64_t seed = (uint64_t)time(NULL);
     bool quiet = false, ggml = false;
+    const char *device = NULL;
     int ch;
     optind = 1;
     while ((ch = getopt_long(argc, argv, "n:h", longopts, NULL)) != -1) {
@@ -63,6 +66,7 @@ int qn_cmd_generate(int argc, char **argv)
         case 'T': if (!qn_arg_size("generate", "--threads", optarg, 0, 1024, &threads)) return 2; break;
         case 'z': tokenizer = optarg; break;
         case 'q': quiet = true; break;
+        case 'D': device = optarg; break;
         case 'g': ggml = true; break;
         case 'h': return qn_arg_help(k_help);
         default: return qn_arg_bad_option("generate", longopts, argc, argv);
@@ -76,6 +80,8 @@ int qn_cmd_generate(int argc, char **argv)
 
     qn_cli_progress prog;
     qn_cli_progress_init(&prog);
+    int dev_rc = device ? qn_cli_use_device("generate", device) : 0;
+    if (dev_rc) return dev_rc;
     qn_model *m = qn_cli_open_model("generate", argv[optind], tokenizer, (int)threads, &prog);
     if (!m) return 1;
     qn_err err = {0};

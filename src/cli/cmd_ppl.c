@@ -20,7 +20,7 @@
 
 static const char k_usage[] =
     "quench ppl MODEL --text FILE --ctx N [--protocol gptq|llamacpp] [--chunks K] [--batch B] "
-    "[--threads T] [--tokenizer PATH] [--extend-ctx] [--ggml-numerics] [--json]";
+    "[--threads T] [--tokenizer PATH] [--device cpu|cuda] [--extend-ctx] [--ggml-numerics] [--json]";
 
 static const char k_help[] =
     "usage: quench ppl MODEL --text FILE --ctx N [options]\n"
@@ -33,6 +33,7 @@ static const char k_help[] =
     "  --chunks K           score only the first K windows (0 = all)                    default 0\n"
     "  --batch B            tokens per forward call                                     default ctx\n"
     "  --ggml-numerics      round as llama.cpp's CPU backend does (8-bit activations, f16 KV cache)\n"
+    "  --device D           cpu or cuda (cuda needs a build with nvcc and an NVIDIA GPU)  default cpu\n"
     "  --threads T          worker threads (0 = quench's default for this machine)      default 0\n"
     "  --tokenizer PATH     tokenizer.json or tokenizer.bin when MODEL lacks one\n"
     "  --extend-ctx         allow N past the model's context length\n"
@@ -82,11 +83,12 @@ int qn_cmd_ppl(int argc, char **argv)
         { "protocol", required_argument, 0, 'p' }, { "chunks", required_argument, 0, 'k' },
         { "batch", required_argument, 0, 'b' }, { "threads", required_argument, 0, 'T' },
         { "tokenizer", required_argument, 0, 'z' }, { "json", no_argument, 0, 'j' }, { "extend-ctx", no_argument, 0, 'e' },
-        { "ggml-numerics", no_argument, 0, 'g' }, { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 } };
+        { "ggml-numerics", no_argument, 0, 'g' }, { "device", required_argument, 0, 'D' }, { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 } };
     const char *text = NULL, *tokenizer = NULL;
     size_t ctx = 0, chunks = 0, batch = 0, threads = 0;
     bool json = false, extend = false, ggml = false;
     qn_ppl_protocol protocol = QN_PPL_GPTQ;
+    const char *device = NULL;
     int ch;
     optind = 1;
     while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -105,6 +107,7 @@ int qn_cmd_ppl(int argc, char **argv)
             else if (strcmp(optarg, "llamacpp") == 0) protocol = QN_PPL_LLAMACPP;
             else return qn_arg_usage_error("ppl", k_usage, "--protocol: expected gptq or llamacpp, found '%s'", optarg);
             break;
+        case 'D': device = optarg; break;
         case 'h': return qn_arg_help(k_help);
         default: return qn_arg_bad_option("ppl", longopts, argc, argv);
         }
@@ -116,6 +119,8 @@ int qn_cmd_ppl(int argc, char **argv)
     ppl_view view = { .chunks_on_stdout = !json && isatty(STDOUT_FILENO) };
     qn_cli_progress *prog = &view.prog;
     qn_cli_progress_init(prog);
+    int dev_rc = device ? qn_cli_use_device("ppl", device) : 0;
+    if (dev_rc) return dev_rc;
     qn_model *m = qn_cli_open_model("ppl", argv[optind], tokenizer, (int)threads, prog);
     if (!m) return 1;
     if (extend) qn_model_extend_ctx(m, ctx);

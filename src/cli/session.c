@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "kernels/device.h"
 #include "kernels/linear.h"
 
 int qn_cli_fail(const char *cmd, const qn_err *err)
@@ -55,4 +56,12 @@ qn_status qn_cli_make_dirs(const char *path, bool whole, qn_err *err)
     if (buf[0] && (stat(buf, &st) != 0 || !S_ISDIR(st.st_mode)))
         return qn_err_set(err, QN_ERR_IO, "%s: exists and is not a directory", buf);
     return QN_OK;
+}
+
+int qn_cli_use_device(const char *cmd, const char *name)
+{
+    qn_device d;
+    qn_err err = {0};
+    if (qn_device_parse(name, &d, &err) || qn_kernels_set_device(d, &err)) return qn_cli_fail(cmd, &err);
+    return 0;
 }

@@ -1,4 +1,6 @@
-/* forward.c: Llama forward pass (see forward.h).
+/* forward.c: Llama forward pass (see forward.h). A model uploaded for the
+   GPU (m->gpu) runs the same pass through kernels/cuda/model.h; this file
+   then only keeps the RoPE tables and the logits on the host.
    Legend: n = tokens in the batch, T = positions in the cache, D = dim,
    H = hidden_dim, hd = head_dim, nh/nkv = query/key-value heads. */
 #include "engine/forward.h"
@@ -11,6 +13,7 @@
 
 #include "engine/ggml_numerics.h"
 #include "engine/llama_layout.h"
+#include "kernels/cuda/model.h"
 
 struct qn_state {
     size_t max_ctx, max_batch;
@@ -31,6 +34,7 @@ struct qn_state {
     float *ggml_x;     /* (max_batch, max(D, H, q_dim)) a linear's input as llama.cpp rounds it; NULL when f32 */
     float *ggml_corr;  /* (max_batch, max(D, H, q_dim) / 32) Q8_1 block-sum corrections */
     int    n_threads;
+    qn_cu_state *gpu;  /* the KV cache and activations on the GPU when m->gpu */
 };
 
 /* HF transformers' _compute_default/linear/llama3_rope_parameters. */
@@ -92,16 +96,17 @@ qn_status qn_state_create(qn_state **out, const qn_model *m, size_t max_ctx, siz
     s->n_threads = omp_get_max_threads();
     size_t B = max_batch, D = (size_t)c->dim, H = (size_t)c->hidden_dim, L = (size_t)c->n_layers;
     size_t half = (size_t)c->head_dim / 2;
+    if (m->gpu) B = L = 0;   /* on the GPU: only RoPE tables and logits live here */
     struct { float **p; size_t n; } bufs[] = {
         { &s->x, B * D }, { &s->xb, B * D }, { &s->q, B * s->q_dim }, { &s->k, B * s->kv_dim },
         { &s->v, B * s->kv_dim }, { &s->att, B * s->q_dim }, { &s->xb2, B * D }, { &s->hb, B * H },
         { &s->hb2, B * H }, { &s->scores, (size_t)s->n_threads * max_ctx },
         { &s->key_cache, L * max_ctx * s->kv_dim }, { &s->val_cache, L * max_ctx * s->kv_dim },
         { &s->rope_cos, max_ctx * half }, { &s->rope_sin, max_ctx * half },
-        { &s->logits, B * (size_t)c->vocab_size },
+        { &s->logits, max_batch * (size_t)c->vocab_size },
     };
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
-        *bufs[i].p = malloc(bufs[i].n * sizeof(float));
+        *bufs[i].p = malloc((bufs[i].n ? bufs[i].n : 1) * sizeof(float));
         if (!*bufs[i].p) {
             qn_state_free(s);
             return qn_err_set(err, QN_ERR_NOMEM, "out of memory for the KV cache and scratch (context %zu, batch %zu)",
@@ -119,6 +124,7 @@ qn_status qn_state_create(qn_state **out, const qn_model *m, size_t max_ctx, siz
         }
     }
     qn_status st = rope_tables(s, c, err);
+    if (!st && m->gpu) st = qn_cu_state_create(&s->gpu, m->gpu, max_ctx, max_batch, s->rope_cos, s->rope_sin, err);
     if (st) { qn_state_free(s); return st; }
     *out = s;
     return QN_OK;
@@ -130,6 +136,7 @@ void qn_state_free(qn_state *s)
     float *bufs[] = { s->x, s->xb, s->q, s->k, s->v, s->att, s->xb2, s->hb, s->hb2, s->scores,
                       s->key_cache, s->val_cache, s->rope_cos, s->rope_sin, s->logits, s->ggml_x, s->ggml_corr };
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
+    qn_cu_state_free(s->gpu);
     free(s);
 }
 
@@ -320,12 +327,16 @@ qn_status qn_forward(const qn_model *m, qn_state *s, const int32_t *tokens, size
     if (pos + n > s->max_ctx)
         return qn_err_set(err, QN_ERR_ARG, "forward: positions %zu..%zu exceed the context of %zu",
                           pos, pos + n - 1, s->max_ctx);
-    for (size_t t = 0; t < n; t++) {
+    for (size_t t = 0; t < n; t++)
         if (tokens[t] < 0 || tokens[t] >= c->vocab_size)
             return qn_err_set(err, QN_ERR_ARG, "forward: token id %d outside the vocabulary (%d)", tokens[t], c->vocab_size);
-        memcpy(s->x + t * D, m->embed + (size_t)tokens[t] * D, D * sizeof(float));
-    }
     qn_status st;
+    if (s->gpu) {
+        if ((st = qn_cu_forward(m->gpu, s->gpu, tokens, n, pos, all_logits, s->logits, err))) return st;
+        *logits = s->logits;
+        return QN_OK;
+    }
+    for (size_t t = 0; t < n; t++) memcpy(s->x + t * D, m->embed + (size_t)tokens[t] * D, D * sizeof(float));
     for (size_t l = 0; l < (size_t)c->n_layers; l++) {
         if ((st = attention_block(m, s, l, n, pos, (qn_tap){0}, err))) return qn_err_prefix(err, "layer %zu attention: ", l);
         if ((st = check_finite(s->x, n * D, D, "attention", l, err))) return st;
@@ -352,6 +363,9 @@ qn_status qn_forward_block(const qn_model *m, qn_state *s, size_t layer, float *
         return qn_err_set(err, QN_ERR_ARG, "forward: layer %zu of %d", layer, m->cfg.n_layers);
     if (n == 0 || n > s->max_batch)
         return qn_err_set(err, QN_ERR_ARG, "forward: block input of %zu tokens outside 1..%zu", n, s->max_batch);
+    if (s->gpu)
+        return qn_err_set(err, QN_ERR_UNSUPPORTED, "forward: block-by-block runs (calibration) are CPU only; "
+                          "open the model with --device cpu");
     memcpy(s->x, x, n * D * sizeof(float));
     qn_status st;
     if ((st = attention_block(m, s, layer, n, 0, tap, err)))
@@ -360,4 +374,31 @@ qn_status qn_forward_block(const qn_model *m, qn_state *s, size_t layer, float *
         return st == QN_TAP_STOPPED ? QN_OK : qn_err_prefix(err, "layer %zu mlp: ", layer);
     memcpy(x, s->x, n * D * sizeof(float));
     return QN_OK;
+}
+
+qn_status qn_forward_upload(qn_model *m, qn_err *err)
+{
+    const qn_config *c = &m->cfg;
+    qn_cu_layer_desc *ld = calloc((size_t)c->n_layers, sizeof *ld);
+    if (!ld) return qn_err_set(err, QN_ERR_NOMEM, "%s: out of memory", m->path);
+    for (int l = 0; l < c->n_layers; l++) {
+        const qn_layer *w = &m->layers[l];
+        ld[l] = (qn_cu_layer_desc){ .attn_norm = w->attn_norm, .ffn_norm = w->ffn_norm, .wq = &w->wq, .wk = &w->wk,
+                                    .wv = &w->wv, .wo = &w->wo, .w_gate = &w->w_gate, .w_up = &w->w_up,
+                                    .w_down = &w->w_down };
+    }
+    qn_cu_model_desc d = { .dim = c->dim, .hidden_dim = c->hidden_dim, .n_layers = c->n_layers,
+                           .n_heads = c->n_heads, .n_kv_heads = c->n_kv_heads, .head_dim = c->head_dim,
+                           .vocab_size = c->vocab_size, .rms_eps = c->rms_eps, .embed = m->embed,
+                           .final_norm = m->final_norm, .lm_head = &m->lm_head, .layers = ld };
+    qn_status s = qn_cu_model_upload(&m->gpu, &d, err);
+    free(ld);
+    return s ? qn_err_prefix(err, "%s: ", m->path) : QN_OK;
+}
+
+void qn_forward_release(qn_model *m)
+{
+    if (!m) return;
+    qn_cu_model_free(m->gpu);
+    m->gpu = NULL;
 }

@@ -44,6 +44,12 @@ typedef struct {
 qn_status qn_forward_block(const qn_model *m, qn_state *s, size_t layer, float *x, size_t n, qn_tap tap,
                            qn_err *err);
 
+/* Uploads m's weights for the GPU pass (once, at qn_model_open under
+   --device cuda): states of a model with m->gpu run qn_forward on the GPU
+   (kernels/cuda/model.h); qn_forward_block stays on the CPU. */
+qn_status qn_forward_upload(qn_model *m, qn_err *err);
+void      qn_forward_release(qn_model *m);   /* frees m->gpu; NULL is fine */
+
 /* Inverse frequencies of RoPE after scaling, (head_dim/2); exposed for tests. */
 void qn_rope_inv_freq(const qn_config *c, double *inv_freq);
 

@@ -8,11 +8,13 @@
 
 #include "engine/fileio.h"
 #include "engine/ggml_numerics.h"
+#include "engine/forward.h"
 #include "engine/llama2c.h"
 #include "engine/llama_layout.h"
 #include "engine/model_gguf.h"
 #include "engine/model_hf.h"
 #include "engine/qmethod.h"
+#include "kernels/device.h"
 
 static bool is_gguf(const char *path)
 {
@@ -263,6 +265,7 @@ qn_status qn_model_open(qn_model **out, const char *path, const qn_model_opts *o
         goto fail;
     }
     if ((s = load_weights(m, opts->sink, opts->dequantize, err))) goto fail;
+    if (qn_kernels_device() == QN_DEVICE_CUDA && (s = qn_forward_upload(m, err))) goto fail;
     m->ctx_limit = (size_t)m->cfg.max_seq_len;
     *out = m;
     return QN_OK;
@@ -279,6 +282,7 @@ void qn_model_extend_ctx(qn_model *m, size_t n)
 void qn_model_close(qn_model *m)
 {
     if (!m) return;
+    qn_forward_release(m);   /* before the linears: it may share their GPU plans */
     for (int l = 0; m->layers && l < m->cfg.n_layers; l++)
         for (int role = QN_T_WQ; role <= QN_T_DOWN; role++) {
             qn_linear *lin = qn_model_linear(m, role, l);

@@ -43,6 +43,8 @@ typedef struct qn_model {
     size_t         n_owned;
     void         **packed;                  /* layouts of linears on compressed kernels */
     size_t         n_packed;
+    struct qn_cu_model *gpu;                /* weights on the GPU when opened under --device cuda
+                                               (qn_forward_upload); NULL on the CPU */
 } qn_model;
 
 typedef struct {

@@ -28,6 +28,15 @@ static inline qn_status qn_check_bytes(const char *name, const char *what, const
     return QN_OK;
 }
 
+/* Backends' check that a compressed linear went through qn_linear_init. */
+static inline qn_status qn_check_planned(const qn_linear *w, qn_err *err)
+{
+    if (w->fmt != QN_FMT_F32 && !w->plan)
+        return qn_err_set(err, QN_ERR_ARG, "%zu x %zu linear: compressed weights used before qn_linear_init",
+                          w->d_out, w->d_in);
+    return QN_OK;
+}
+
 typedef struct qn_backend {
     const char *name;                                            /* "cpu", "cuda" */
     bool      (*supports)(const qn_linear *w);
@@ -39,6 +48,9 @@ typedef struct qn_backend {
 } qn_backend;
 
 extern const qn_backend qn_backend_cpu;
+#ifdef QN_HAVE_CUDA
+extern const qn_backend qn_backend_cuda;   /* backend_cuda.c, built with nvcc only */
+#endif
 
 /* Dequantizes rows r0 .. r1-1 of a matrix into out ((r1 - r0), d_in) row-major;
    scratch: the scratch_floats the caller asked qn_cpu_matmul_dequant for, per thread. */

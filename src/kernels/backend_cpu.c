@@ -126,23 +126,15 @@ static void cpu_release(const qn_linear *w, void *plan)
     free(p);
 }
 
-static qn_status need_plan(const qn_linear *w, qn_err *err)
-{
-    if (w->fmt != QN_FMT_F32 && !w->plan)
-        return qn_err_set(err, QN_ERR_ARG, "%zu x %zu linear: compressed weights used before qn_linear_init",
-                          w->d_out, w->d_in);
-    return QN_OK;
-}
-
 static qn_status cpu_matvec(const qn_linear *w, const float *x, float *y, qn_err *err)
 {
-    qn_status s = need_plan(w, err);
+    qn_status s = qn_check_planned(w, err);
     return s ? s : k_cpu_kernels[w->fmt].matvec(w, w->plan, x, y, err);
 }
 
 static qn_status cpu_matmul(const qn_linear *w, const float *X, size_t n_tok, float *Y, qn_err *err)
 {
-    qn_status s = need_plan(w, err);
+    qn_status s = qn_check_planned(w, err);
     return s ? s : k_cpu_kernels[w->fmt].matmul(w, w->plan, X, n_tok, Y, err);
 }
 

@@ -3,10 +3,13 @@
 
 #include <cblas.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "kernels/cpu_features.h"
+#include "kernels/cuda/pack.h"
+#include "kernels/cuda/runtime.h"
 #include "kernels/linear.h"
 #include "kernels/timing.h"
 
@@ -93,6 +96,42 @@ static double rel_err(const float *W, size_t rows, size_t cols, const float *X, 
     return worst;
 }
 
+/* The GPU side: both products read the input rounded to fp16 (X is rounded
+   in place, so the error check sees the same input); cuBLAS reads W as fp16. */
+static qn_status run_cuda(const qn_kbench_opts *o, const qn_linear *lin, const float *W, float *X, size_t batch,
+                          float *Y_ours, float *Y_blas, qn_kbench_result *out, qn_err *err)
+{
+    size_t nw = o->rows * o->cols, nx = batch * o->cols, reps = o->reps ? o->reps : 1;
+    uint16_t *W16 = malloc(nw * sizeof *W16), *X16 = malloc(nx * sizeof *X16);
+    qn_cu_matrix host = { 0 };
+    qn_status s = QN_OK;
+    if (!W16 || !X16) {
+        s = qn_err_set(err, QN_ERR_NOMEM, "%s: out of memory for a %zu x %zu benchmark", o->format, o->rows, o->cols);
+        goto done;
+    }
+    for (size_t i = 0; i < nw; i++) W16[i] = qn_synth_half(W[i]);
+    for (size_t i = 0; i < nx; i++) {
+        X16[i] = qn_synth_half(X[i]);
+        X[i] = qn_half_to_float(X16[i]);
+    }
+    qn_cu_kbench_times t;
+    if ((s = qn_cu_pack(lin, &host, err)) ||
+        (s = qn_cu_kbench(&host, W16, X16, batch, reps, o->warm, Y_ours, Y_blas, &t, err)))
+        goto done;
+    out->ours_s = t.ours_s;
+    out->blas_s = t.blas_s;
+    out->ours_min_s = t.ours_min_s;
+    out->blas_min_s = t.blas_min_s;
+    out->blas_gbps = 2.0 * (double)nw / t.blas_s / 1e9;
+    out->simd = "cuda";
+    snprintf(out->device, sizeof out->device, "%s", t.device);
+done:
+    qn_cu_pack_free(&host);
+    free(W16);
+    free(X16);
+    return s;
+}
+
 qn_status qn_kbench_run(const qn_kbench_opts *o, qn_kbench_result *out, qn_err *err)
 {
     qn_status s;
@@ -113,10 +152,11 @@ qn_status qn_kbench_run(const qn_kbench_opts *o, qn_kbench_result *out, qn_err *
     X = malloc(batch * o->cols * sizeof *X);
     Y_ours = malloc(batch * o->rows * sizeof *Y_ours);
     Y_blas = malloc(batch * o->rows * sizeof *Y_blas);
-    flush = o->warm ? NULL : malloc(FLUSH_BYTES);
+    bool cuda = o->device == QN_DEVICE_CUDA, flushing = !o->warm && !cuda;
+    flush = flushing ? malloc(FLUSH_BYTES) : NULL;
     t_ours = malloc(reps * sizeof *t_ours);
     t_blas = malloc(reps * sizeof *t_blas);
-    if (!W || !X || !Y_ours || !Y_blas || (!o->warm && !flush) || !t_ours || !t_blas) {
+    if (!W || !X || !Y_ours || !Y_blas || (flushing && !flush) || !t_ours || !t_blas) {
         s = qn_err_set(err, QN_ERR_NOMEM, "%s: out of memory for a %zu x %zu benchmark", o->format, o->rows, o->cols);
         goto fail;
     }
@@ -125,6 +165,10 @@ qn_status qn_kbench_run(const qn_kbench_opts *o, qn_kbench_result *out, qn_err *
     for (size_t i = 0; i < batch * o->cols; i++) {
         st = st * 6364136223846793005ull + 1442695040888963407ull;
         X[i] = (float)((double)(st >> 11) * 0x1.0p-53 * 2.0 - 1.0);
+    }
+    if (cuda) {
+        if ((s = run_cuda(o, &lin, W, X, batch, Y_ours, Y_blas, out, err))) goto fail;
+        goto measured;
     }
     if (flush) memset(flush, 1, FLUSH_BYTES);
     /* warm-up: page in, build plans, start the thread pool */
@@ -144,14 +188,15 @@ qn_status qn_kbench_run(const qn_kbench_opts *o, qn_kbench_result *out, qn_err *
     out->blas_s = qn_median(t_blas, reps);
     out->ours_min_s = t_ours[0];
     out->blas_min_s = t_blas[0];
+    out->blas_gbps = 4.0 * (double)o->rows * (double)o->cols / out->blas_s / 1e9;
+    out->simd = qn_simd_name(qn_cpu_simd());
+    out->threads = qn_kernels_threads();
+measured:
     out->speedup = out->blas_s / out->ours_s;
     out->bits_per_weight = qn_format_info(so.fmt)->bits_per_weight(&lin);
     out->weight_bytes = out->bits_per_weight * (double)o->rows * (double)o->cols / 8.0;
     out->gbps = out->weight_bytes / out->ours_s / 1e9;
-    out->blas_gbps = 4.0 * (double)o->rows * (double)o->cols / out->blas_s / 1e9;
     out->max_rel_err = rel_err(W, o->rows, o->cols, X, batch, Y_ours, Y_blas);
-    out->simd = qn_simd_name(qn_cpu_simd());
-    out->threads = qn_kernels_threads();
     s = QN_OK;
 fail:
     free(t_blas);

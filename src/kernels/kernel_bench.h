@@ -4,12 +4,15 @@
    batch) on its f32 dequantization, in the same run, median of repetitions.
    Before each timed call a buffer twice the size of a large L3 is read, so
    both start from DRAM as in a decode step over a whole model (warm skips
-   this). It only measures: the caller prints. */
+   this). With device CUDA the same matrix is packed for the GPU and timed
+   against cuBLAS fp16 on its fp16 dequantization (cuda/runtime.h), the L2
+   flushed instead. It only measures: the caller prints. */
 #ifndef QN_KERNEL_BENCH_H
 #define QN_KERNEL_BENCH_H
 #include <stdbool.h>
 #include <stddef.h>
 #include "status.h"
+#include "kernels/device.h"
 #include "kernels/synth.h"
 
 typedef struct {
@@ -20,6 +23,7 @@ typedef struct {
     int         threads;         /* 0 = all cores */
     bool        warm;            /* skip the cache flush */
     uint64_t    seed;
+    qn_device   device;          /* CPU: against OpenBLAS f32; CUDA: against cuBLAS fp16 */
 } qn_kbench_opts;
 
 typedef struct {
@@ -32,8 +36,9 @@ typedef struct {
     double gbps;                 /* weight_bytes / ours_s / 1e9 */
     double blas_gbps;            /* rows * cols * 4 / blas_s / 1e9 */
     double max_rel_err;          /* ours against BLAS, relative to sum |W x| */
-    const char *simd;            /* "avx2", "none" */
+    const char *simd;            /* "avx2", "none"; "cuda" on the GPU */
     int threads;
+    char device[128];            /* CUDA: the GPU's name; else empty */
 } qn_kbench_result;
 
 /* The formats by name ("aqlm-2x8", "spqr-w3", "int4", ...); NULL past the end. */

@@ -69,8 +69,12 @@ static const qn_format_desc k_formats[] = {
 _Static_assert(sizeof k_formats / sizeof k_formats[0] == QN_FMT_COUNT,
                "every qn_format needs a row in k_formats");
 
-/* CPU last: it supports every format. */
+/* CPU last: it supports every format. CUDA takes compressed formats once
+   --device cuda is selected (device.h). */
 static const qn_backend *const k_backends[] = {
+#ifdef QN_HAVE_CUDA
+    &qn_backend_cuda,
+#endif
     &qn_backend_cpu,
 };
 
@@ -81,6 +85,7 @@ const qn_format_desc *qn_format_info(qn_format fmt)
 
 static const qn_backend *pick(const qn_linear *w)
 {
+    if (w->backend) return w->backend;
     for (size_t i = 0; i < sizeof k_backends / sizeof k_backends[0]; i++)
         if (k_backends[i]->supports(w)) return k_backends[i];
     return NULL;
@@ -125,6 +130,7 @@ qn_status qn_linear_init(qn_linear *w, qn_format fmt, size_t d_out, size_t d_in,
         qn_err_prefix(err, "%s: ", name);
         return s;
     }
+    t.backend = b;
     *w = t;
     return QN_OK;
 }
@@ -135,6 +141,7 @@ void qn_linear_done(qn_linear *w)
     const qn_backend *b = pick(w);
     if (b && b->release) b->release(w, w->plan);
     w->plan = NULL;
+    w->backend = NULL;
 }
 
 void qn_kernels_set_threads(int n)

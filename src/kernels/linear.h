@@ -29,6 +29,8 @@ typedef struct {
     const void  *packed;     /* compressed formats: their layout (layouts.h), caller-owned */
     void        *plan;       /* backend-owned, from qn_linear_init; freed by qn_linear_done.
                                 Copies of the struct share it: call qn_linear_done once. */
+    const struct qn_backend *backend;   /* the backend that built plan (device.h can change
+                                           the registry's choice later); NULL: the registry picks */
 } qn_linear;
 
 typedef struct {
