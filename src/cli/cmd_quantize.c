@@ -138,15 +138,16 @@ static void on_event(void *ctx, const qn_event *ev)
     if (ev->kind == QN_EV_STAGE && strcmp(ev->stage, "quantize.projected") == 0) {
         qn_cli_progress_clear(&v->prog);
         double all = ev->value, left = ev->value - (double)ev->done;
-        if (all < 120) printf("projected time %.0f s in all, %.0f s left\n", all, left);
-        else printf("projected time %.1f min in all, %.1f min left\n", all / 60, left / 60);
+        FILE *human = v->json ? stderr : stdout;
+        if (all < 120) fprintf(human, "projected time %.0f s in all, %.0f s left\n", all, left);
+        else fprintf(human, "projected time %.1f min in all, %.1f min left\n", all / 60, left / 60);
         fflush(stdout);
         return;
     }
     if (ev->kind == QN_EV_BLOCK_TUNED && ev->payload) {
         const qn_finetune_result *r = ev->payload;
         qn_cli_progress_clear(&v->prog);
-        printf("block %3d finetune  rel.mse %.5f -> %.5f  epochs %d (best %d)  %6.2fs\n", ev->layer, r->rel_before,
+        fprintf(v->json ? stderr : stdout, "block %3d finetune  rel.mse %.5f -> %.5f  epochs %d (best %d)  %6.2fs\n", ev->layer, r->rel_before,
                r->rel_after, r->epochs, r->best_epoch, r->seconds);
         fflush(stdout);
         return;

@@ -181,6 +181,15 @@ static float dot8(const float *x, const float *y, size_t n)
     return d;
 }
 
+/* <x, y> summed left to right: the order the llama.cpp comparison mode was
+   matched with (its greedy tokens depend on the last bits). */
+static float dot_in_order(const float *x, const float *y, size_t n)
+{
+    float d = 0.0f;
+    for (size_t j = 0; j < n; j++) d += x[j] * y[j];
+    return d;
+}
+
 /* Causal attention of one query head of one token over cache positions 0..p.
    q: (hd); K, V: cache of this layer, (T, kv_dim), read at offset kvh*hd; out: (hd).
    The scalar dot products here took half of a ctx-512 perplexity run; BLAS
@@ -191,7 +200,8 @@ static void attend(float *out, const float *q, const float *K, const float *V, s
     float scale = 1.0f / sqrtf((float)hd);
     float max = -INFINITY;
     for (size_t i = 0; i <= p; i++) {
-        float dot = dot8(q, K + i * kv_dim + kv_off, hd) * scale;
+        float dot = (f16_weights ? dot_in_order(q, K + i * kv_dim + kv_off, hd) : dot8(q, K + i * kv_dim + kv_off, hd))
+                    * scale;
         scores[i] = dot;
         if (dot > max) max = dot;
     }
