@@ -107,11 +107,15 @@ fi
 out="$WORK/two"
 "$Q" "${QARGS[@]}" --out "$out" >"$WORK/first.log" 2>&1 &
 first=$!
-for ((k = 0; k < 400; k++)); do [ -f "$out/run.jsonl" ] && break; sleep 0.05; done
+for ((k = 0; k < 400; k++)); do [ -f "$out/run.jsonl" ] && break; sleep 0.01; done
+# The first writer holds the lock from before run.jsonl exists; stopped, it
+# stays running for the other two however fast the machine is.
+kill -STOP "$first" 2>/dev/null
 "$Q" "${QARGS[@]}" --out "$out" --force >"$WORK/second.out" 2>"$WORK/second.err"
 rc=$?
 "$Q" export-spqr-hf "$out" "$WORK/two-export" >/dev/null 2>"$WORK/export.err"
 rc_export=$?
+kill -CONT "$first" 2>/dev/null
 if wait "$first"; then
     if [ $rc -ne 1 ] || ! grep -q "another quench process is writing" "$WORK/second.err"; then
         fail "two writers: the second got exit $rc: $(cat "$WORK/second.err")"
