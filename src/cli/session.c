@@ -1,5 +1,6 @@
 /* session.c: model opening and error reporting shared by subcommands. */
 #include "cli/session.h"
+#include "engine/fileio.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -47,14 +48,11 @@ qn_status qn_cli_make_dirs(const char *path, bool whole, qn_err *err)
         char c = *p;
         if (c != '/' && c != 0) continue;
         *p = 0;
-        if (buf[0] && mkdir(buf, 0777) != 0 && errno != EEXIST)
-            return qn_err_set(err, QN_ERR_IO, "%s: cannot create directory: %s", buf, strerror(errno));
+        qn_status s = buf[0] ? qn_dir_ensure(buf, err) : QN_OK;
+        if (s) return s;
         *p = c;
         if (!c) break;
     }
-    struct stat st;
-    if (buf[0] && (stat(buf, &st) != 0 || !S_ISDIR(st.st_mode)))
-        return qn_err_set(err, QN_ERR_IO, "%s: exists and is not a directory", buf);
     return QN_OK;
 }
 
